@@ -1,0 +1,70 @@
+/*
+ * config.h: settings from flags and the environment, and the label config.
+ *
+ * Precedence: a command-line flag beats an environment variable, which beats
+ * the default.  A config is filled once at start and read-only afterwards,
+ * so it is safe to share between threads.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+
+/* One class of the label config (label_info.ini plus extractor_param.ini). */
+typedef struct {
+  char *name;            /* section name, e.g. "Glomerulus" */
+  int label;             /* > 0 */
+  char *color;           /* "#rrggbb" */
+  double min_size;       /* level-0 px^2 */
+  double threshold;      /* probability cut, default 0.5 */
+  char *model_root;      /* folder holding <Class>/ checkpoints */
+  double resize;         /* extractor: scale applied to level-0 pixels */
+  int patch_size;        /* extractor: tile edge, 256 */
+  int stride_size;       /* extractor: tile stride, 64 */
+  int mirror_pad_size;   /* extractor: mirror padding, 128 */
+} AapiClassInfo;
+
+typedef struct {
+  char *data_dir;          /* AAPI_DATA_DIR, ./data */
+  char *database_url;      /* AAPI_DATABASE_URL, sqlite://<data>/aapi.db */
+  char *model_dir;         /* AAPI_MODEL_DIR, ./model */
+  char *label_config_path; /* AAPI_LABEL_CONFIG, NULL = built-in classes */
+  char *extractor_config_path; /* AAPI_EXTRACTOR_CONFIG, NULL = built-in */
+  char *web_dir;           /* AAPI_WEB_DIR, the built viewer */
+  char *bind_address;      /* AAPI_BIND, 127.0.0.1 */
+  guint port;              /* AAPI_PORT / --port, 5000 */
+  guint threads;           /* AAPI_THREADS, HTTP worker threads */
+  guint64 max_body_bytes;  /* AAPI_MAX_BODY_BYTES, 64 MiB */
+  guint64 max_predict_pixels; /* AAPI_MAX_PREDICT_PIXELS, level-0 px */
+  guint predict_workers;   /* AAPI_PREDICT_WORKERS */
+  guint train_interval_s;  /* AAPI_TRAIN_INTERVAL, 1200 */
+  guint train_first_delay_s; /* AAPI_TRAIN_FIRST_DELAY, 60 */
+  double promote_min_change; /* AAPI_PROMOTE_MIN_CHANGE, -0.05 */
+  char **api_tokens;       /* AAPI_API_TOKENS, comma separated; NULL = open */
+  bool tokens_for_reads;   /* AAPI_TOKENS_FOR_READS=1: reads need one too */
+  GPtrArray *classes;      /* AapiClassInfo*, in label order */
+} AapiConfig;
+
+/* Fills a config from the environment and defaults; never NULL. */
+AapiConfig *aapi_config_new_from_env(GError **error);
+void aapi_config_free(AapiConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(AapiConfig, aapi_config_free)
+
+/* Loads label_info.ini / extractor_param.ini style files (either may be
+ * NULL for the built-in defaults) into config->classes. */
+bool aapi_config_load_classes(AapiConfig *config, const char *label_path,
+                              const char *extractor_path, GError **error);
+
+const AapiClassInfo *aapi_config_find_class(const AapiConfig *config,
+                                            const char *name);
+
+/* Checked number parsing for flags, env and query parameters: the whole
+ * string must be a number in range, no sign tricks, no trailing text. */
+bool aapi_parse_int64(const char *text, gint64 min, gint64 max,
+                      gint64 *out, GError **error);
+bool aapi_parse_double(const char *text, double min, double max,
+                       double *out, GError **error);
+
+/* Paths inside the data dir. */
+char *aapi_config_slides_dir(const AapiConfig *config);
+char *aapi_config_annotations_dir(const AapiConfig *config);

@@ -1,0 +1,10 @@
+/* http-cli.c: placeholder until the command is built. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+
+int cli_serve(int argc, char **argv)
+{
+  fprintf(stderr, "aapi: cli_serve is not built yet\n");
+  return 1;
+}

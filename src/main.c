@@ -1,0 +1,58 @@
+/* main.c: the aapi binary: one subcommand per job. */
+#include "cli/cli.h"
+#include "common/log.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+  const char *name;
+  CliCommandFunc func;
+  const char *summary;
+} commands[] = {
+  { "serve", cli_serve, "serve the HTTP API and the viewer" },
+  { "init-db", cli_init_db, "create or upgrade the database schema" },
+  { "init-data", cli_init_data, "register every slide of a folder" },
+  { "make-demo", cli_make_demo, "make a small demo slide and register it" },
+  { "import-model", cli_import_model,
+    "import a PyTorch Lightning checkpoint for a class" },
+  { "nn-eval", cli_nn_eval, "run a model on raw float32 input" },
+  { "nn-train-step", cli_nn_train_step, "run one Adam step and dump state" },
+  { "predict", cli_predict, "predict the structures in a slide region" },
+  { "train", cli_train, "run one training cycle now" },
+};
+
+static void usage(FILE *out)
+{
+  fprintf(out, "usage: aapi COMMAND [OPTIONS]\n\ncommands:\n");
+  for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+    fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "\nRun aapi COMMAND --help for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+  setlocale(LC_ALL, "");
+  /* Numbers in files and JSON always use a dot. */
+  setlocale(LC_NUMERIC, "C");
+  aapi_log_init();
+
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+
+  for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+    if (strcmp(argv[1], commands[i].name) == 0)
+      return commands[i].func(argc - 1, argv + 1);
+
+  fprintf(stderr, "aapi: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,76 @@
+/*
+ * slide.h: whole-slide images through OpenSlide, cached open handles,
+ * MD5 ids, registration of a slide folder, region reads, Deep Zoom tiles,
+ * and the demo slide made at first run.
+ *
+ * A SlideCache is thread safe.  Open slides are kept (bounded, least
+ * recently used out) and shared by reference; OpenSlide handles themselves
+ * are safe for concurrent reads.
+ */
+#pragma once
+
+#include "common/config.h"
+#include "store/store.h"
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct SlideCache SlideCache;
+typedef struct Slide Slide;
+
+/* What the API reports about a slide. */
+typedef struct {
+  const char *vendor;         /* OpenSlide's vendor, or "generic-tiff" */
+  gint64 width, height;       /* level 0 */
+  gint32 level_count;
+  const gint64 *level_width;  /* level_count entries */
+  const gint64 *level_height;
+  const double *level_downsample;
+  double mpp_x, mpp_y;        /* microns per pixel, NAN when unknown */
+  /* OpenSlide bounds: where the content lies in level-0 pixels; the whole
+   * slide when the format has none. */
+  gint64 bounds_x, bounds_y, bounds_width, bounds_height;
+  const char *const *associated_names; /* NULL-terminated: label, macro... */
+} SlideInfo;
+
+SlideCache *slide_cache_new(AapiStore *store, guint capacity);
+void slide_cache_free(SlideCache *cache);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SlideCache, slide_cache_free)
+
+/* Looks the slide id up in the store and opens (or reuses) it.  Unknown
+ * id: AAPI_ERROR_NOT_FOUND.  The result is a new reference. */
+Slide *slide_cache_get(SlideCache *cache, const char *slide_id,
+                       GError **error);
+
+Slide *slide_open(const char *path, GError **error);
+Slide *slide_ref(Slide *slide);
+void slide_unref(Slide *slide);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Slide, slide_unref)
+
+const SlideInfo *slide_get_info(Slide *slide);
+const char *slide_get_path(Slide *slide);
+
+/* Reads a level-0 region (any rectangle; outside the slide is background)
+ * as premultiplied ARGB from OpenSlide turned into RGB, 3 bytes a pixel,
+ * with transparent pixels composited on white. */
+bool slide_read_region_rgb(Slide *slide, gint64 x, gint64 y, gint32 level,
+                           gint64 width, gint64 height, guint8 *rgb,
+                           GError **error);
+
+/* Lowercase hex MD5 of a file's bytes, streamed.  progress may be NULL. */
+typedef void (*SlideProgressFunc)(const char *path, guint64 done,
+                                  guint64 total, gpointer user_data);
+char *slide_file_md5(const char *path, SlideProgressFunc progress,
+                     gpointer user_data, GError **error);
+
+/* Registers every slide OpenSlide can open in dir: id, Slides row, the
+ * initial annotation copied to <data>/annotations/<id>/.  Unreadable files
+ * are reported (g_warning) and skipped.  Idempotent.  Counts may be NULL. */
+bool slide_register_dir(const AapiConfig *config, AapiStore *store,
+                        const char *dir, guint *n_registered,
+                        guint *n_skipped, GError **error);
+
+/* Makes a small synthetic slide (libvips, pyramidal TIFF) and an ASAP XML
+ * annotation next to it in dir, for a first run with no slides. */
+bool slide_make_demo(const char *dir, char **slide_path_out, GError **error);
