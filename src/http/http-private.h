@@ -1,0 +1,79 @@
+/*
+ * http-private.h: what route handlers see.
+ *
+ * The server core reads the whole request (bounded by max_body_bytes; over
+ * it the client gets 413 before the body is read), parses the query, checks
+ * the bearer token for writes, then calls the first route whose method and
+ * pattern match.  A handler fills an HttpResponse and returns true, or
+ * returns false with a GError, which the core turns into a JSON error body
+ * {"error": message} with http_status_for_error's status.
+ */
+#pragma once
+
+#include "http/http.h"
+
+#include <glib.h>
+#include <stdbool.h>
+
+typedef struct {
+  const HttpContext *context;
+  const char *method;
+  const char *path;            /* URL-decoded path, no query */
+  GHashTable *query;           /* char* -> char*, last value wins */
+  GHashTable *headers;         /* lowercase name -> value */
+  const char *body;            /* NUL-terminated copy; may contain NULs */
+  gsize body_length;
+  const char *request_id;
+  /* Pattern captures in order: "{id}" in "/api/v1/slides/{id}". */
+  GPtrArray *params;           /* char* */
+} HttpRequest;
+
+typedef struct {
+  guint status;                /* 200 unless set */
+  char *content_type;          /* default application/json */
+  GBytes *body;
+  GPtrArray *headers;          /* char* name, char* value, alternating */
+} HttpResponse;
+
+typedef bool (*HttpHandler)(HttpRequest *request, HttpResponse *response,
+                            GError **error);
+
+typedef struct {
+  const char *method;          /* "GET", "POST", ... */
+  /* Literal text with {name} captures; a capture matches up to the next
+   * literal character of the pattern (or the end) and never matches '/'
+   * unless written {name*}. */
+  const char *pattern;
+  HttpHandler handler;
+  bool write;                  /* needs a token when tokens are configured */
+} HttpRoute;
+
+/* Route tables of each area, NULL-handler terminated; the core tries them
+ * in this order. */
+extern const HttpRoute http_routes_compat[];   /* routes-compat.c */
+extern const HttpRoute http_routes_api[];      /* routes-api.c */
+extern const HttpRoute http_routes_tiles[];    /* routes-tiles.c */
+extern const HttpRoute http_routes_predict[];  /* routes-predict.c */
+extern const HttpRoute http_routes_train[];    /* routes-train.c */
+extern const HttpRoute http_routes_web[];      /* routes-web.c */
+
+/* Response helpers. */
+void http_response_set_text(HttpResponse *response, guint status,
+                            const char *content_type, const char *text,
+                            gssize length);
+void http_response_take_bytes(HttpResponse *response, guint status,
+                              const char *content_type, GBytes *body);
+void http_response_set_json(HttpResponse *response, guint status,
+                            struct json_t *json);   /* steals the ref */
+void http_response_add_header(HttpResponse *response, const char *name,
+                              const char *value);
+
+/* Query helpers: checked parsing; a missing parameter with no default is
+ * an AAPI_ERROR_INVALID naming it. */
+bool http_query_int64(HttpRequest *request, const char *name, gint64 min,
+                      gint64 max, gint64 *out, GError **error);
+bool http_query_int64_opt(HttpRequest *request, const char *name,
+                          gint64 min, gint64 max, gint64 fallback,
+                          gint64 *out, GError **error);
+const char *http_request_header(HttpRequest *request, const char *name);
+const char *http_request_param(HttpRequest *request, guint index);
