@@ -9,7 +9,7 @@ mode=${1:-run}
 run_packages="meson ninja-build pkg-config gcc libglib2.0-dev libopenslide-dev
 libvips-dev libxml2-dev libgeos-dev libsqlite3-dev libmariadb-dev
 libmicrohttpd-dev libjansson-dev libdnnl-dev libzip-dev libhdf5-dev
-hdf5-filter-plugin"
+hdf5-filter-plugin hdf5-filter-plugin-blosc-serial"
 
 test_packages="mariadb-server mariadb-client chromium python3 python3-torch
 python3-numpy python3-lxml python3-shapely python3-opencv python3-openslide
