@@ -207,6 +207,30 @@ AapiConfig *aapi_config_new_from_env(GError **error)
     return NULL;
   config->train_first_delay_s = (guint) value;
 
+  static const struct {
+    const char *name;
+    gint64 fallback, min, max;
+    gsize offset;
+  } train_ints[] = {
+    { "AAPI_TRAIN_EPOCHS", 3, 1, 1000,
+      G_STRUCT_OFFSET(AapiConfig, train_epochs) },
+    { "AAPI_TRAIN_BATCH", 8, 1, 256,
+      G_STRUCT_OFFSET(AapiConfig, train_batch) },
+    { "AAPI_TRAIN_MAX_PATCHES", 1024, 1, 10000000,
+      G_STRUCT_OFFSET(AapiConfig, train_max_patches) },
+    { "AAPI_BOOTSTRAP_DEPTH", 5, 1, 8,
+      G_STRUCT_OFFSET(AapiConfig, bootstrap_depth) },
+    { "AAPI_BOOTSTRAP_WF", 4, 1, 8,
+      G_STRUCT_OFFSET(AapiConfig, bootstrap_wf) },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(train_ints); i++) {
+    value = train_ints[i].fallback;
+    if (!env_int(train_ints[i].name, train_ints[i].min, train_ints[i].max,
+                 &value, error))
+      return NULL;
+    G_STRUCT_MEMBER(guint, config, train_ints[i].offset) = (guint) value;
+  }
+
   config->promote_min_change = -0.05;
   const char *change = g_getenv("AAPI_PROMOTE_MIN_CHANGE");
   if (change && *change &&

@@ -40,6 +40,11 @@ typedef struct {
   guint train_interval_s;  /* AAPI_TRAIN_INTERVAL, 1200 */
   guint train_first_delay_s; /* AAPI_TRAIN_FIRST_DELAY, 60 */
   double promote_min_change; /* AAPI_PROMOTE_MIN_CHANGE, -0.05 */
+  guint train_epochs;      /* AAPI_TRAIN_EPOCHS, 3 */
+  guint train_batch;       /* AAPI_TRAIN_BATCH, 8 */
+  guint train_max_patches; /* AAPI_TRAIN_MAX_PATCHES per epoch, 1024 */
+  guint bootstrap_depth;   /* AAPI_BOOTSTRAP_DEPTH, 5 */
+  guint bootstrap_wf;      /* AAPI_BOOTSTRAP_WF, 4 */
   char **api_tokens;       /* AAPI_API_TOKENS, comma separated; NULL = open */
   bool tokens_for_reads;   /* AAPI_TOKENS_FOR_READS=1: reads need one too */
   GPtrArray *classes;      /* AapiClassInfo*, in label order */

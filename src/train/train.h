@@ -38,3 +38,6 @@ bool train_scheduler_trigger(TrainScheduler *scheduler,
 /* The running cycle's progress as JSON text (class, epoch, batch, loss),
  * or "null"; newly allocated. */
 char *train_scheduler_progress_json(TrainScheduler *scheduler);
+
+/* Newest model file of a class in <model_root>/<Class>/, or NULL. */
+char *train_newest_model_path(const AapiClassInfo *info);
