@@ -234,7 +234,7 @@ AapiConfig *aapi_config_new_from_env(GError **error)
   config->promote_min_change = -0.05;
   const char *change = g_getenv("AAPI_PROMOTE_MIN_CHANGE");
   if (change && *change &&
-      !aapi_parse_double(change, -1.0, 1.0, &config->promote_min_change,
+      !aapi_parse_double(change, -1.0, 1e6, &config->promote_min_change,
                          error)) {
     g_prefix_error(error, "AAPI_PROMOTE_MIN_CHANGE: ");
     return NULL;

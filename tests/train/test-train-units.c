@@ -1,0 +1,157 @@
+/* test-train-units.c: rasterisation, square covering, class names and
+ * augmentation of the training data. */
+#include "testutil.h"
+#include "train/train-private.h"
+
+static Annotation *polygon(const double *xy, guint n)
+{
+  Annotation *a = annotation_new("p", ANNOT_POLYGON, "Glomerulus",
+                                 "#4dd156");
+  for (guint i = 0; i < n; i++) {
+    AnnotPoint p = { xy[2 * i], xy[2 * i + 1] };
+    g_array_append_val(a->coords, p);
+  }
+  return a;
+}
+
+static guint count_ones(const guint8 *mask, gsize n)
+{
+  guint ones = 0;
+
+  for (gsize i = 0; i < n; i++)
+    ones += mask[i];
+  return ones;
+}
+
+static void test_raster_square(void)
+{
+  static const double xy[] = { 10, 10, 30, 10, 30, 20, 10, 20 };
+  g_autoptr(Annotation) a = polygon(xy, 4);
+  guint8 mask[40 * 40] = { 0 };
+
+  train_raster_annotation(a, 0, 0, 1.0, mask, 40, 40);
+  /* Pixel centres inside [10, 30) x [10, 20). */
+  g_assert_cmpuint(count_ones(mask, sizeof mask), ==, 20 * 10);
+  g_assert_cmpuint(mask[10 * 40 + 10], ==, 1);
+  g_assert_cmpuint(mask[9 * 40 + 10], ==, 0);
+  g_assert_cmpuint(mask[19 * 40 + 29], ==, 1);
+  g_assert_cmpuint(mask[20 * 40 + 29], ==, 0);
+}
+
+static void test_raster_hole_offset_scale(void)
+{
+  static const double outer[] = { 100, 100, 140, 100, 140, 140, 100, 140 };
+  g_autoptr(Annotation) a = polygon(outer, 4);
+  GArray *hole = g_array_new(FALSE, FALSE, sizeof(AnnotPoint));
+  AnnotPoint h[] = { { 110, 110 }, { 130, 110 }, { 130, 130 },
+                     { 110, 130 } };
+  g_array_append_vals(hole, h, 4);
+  a->holes = g_ptr_array_new_with_free_func((GDestroyNotify) g_array_unref);
+  g_ptr_array_add(a->holes, hole);
+  guint8 mask[20 * 20] = { 0 };
+
+  /* Origin (100, 100), half scale: a 20 px square with a 10 px hole. */
+  train_raster_annotation(a, 100, 100, 0.5, mask, 20, 20);
+  g_assert_cmpuint(count_ones(mask, sizeof mask), ==, 20 * 20 - 10 * 10);
+  g_assert_cmpuint(mask[10 * 20 + 10], ==, 0);
+  g_assert_cmpuint(mask[2 * 20 + 2], ==, 1);
+}
+
+static void test_raster_clipped(void)
+{
+  static const double xy[] = { -50, -50, 500, -50, 500, 500, -50, 500 };
+  g_autoptr(Annotation) a = polygon(xy, 4);
+  guint8 mask[16 * 16] = { 0 };
+
+  train_raster_annotation(a, 0, 0, 1.0, mask, 16, 16);
+  g_assert_cmpuint(count_ones(mask, sizeof mask), ==, 16 * 16);
+}
+
+static void test_cover_squares(void)
+{
+  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(
+      (GDestroyNotify) annotation_free);
+  /* Two near polygons (one square), one far, one larger than a square. */
+  static const double a[] = { 100, 100, 200, 100, 200, 200 };
+  static const double b[] = { 900, 900, 1000, 900, 1000, 1000 };
+  static const double c[] = { 9000, 9000, 9100, 9000, 9100, 9100 };
+  static const double d[] = { 20000, 0, 24500, 0, 24500, 100 };
+  g_ptr_array_add(list, polygon(a, 3));
+  g_ptr_array_add(list, polygon(b, 3));
+  g_ptr_array_add(list, polygon(c, 3));
+  g_ptr_array_add(list, polygon(d, 3));
+
+  g_autoptr(GArray) squares = train_cover_squares(list, 3000);
+  /* 1 + 1 + a 2 x 1 grid over the long one. */
+  g_assert_cmpuint(squares->len, ==, 4);
+  for (guint i = 0; i < squares->len; i++) {
+    TrainSquare *s = &g_array_index(squares, TrainSquare, i);
+    g_assert_cmpint(s->size, ==, 3000);
+    g_assert_cmpint(s->x, >=, 0);
+    g_assert_cmpint(s->y, >=, 0);
+  }
+  /* The first square holds both near polygons. */
+  TrainSquare *first = &g_array_index(squares, TrainSquare, 0);
+  g_assert_cmpint(first->x, <=, 100);
+  g_assert_cmpint(first->x + 3000, >=, 1000);
+}
+
+static void test_group_names(void)
+{
+  g_assert_true(train_group_matches_class("Tubule", "Tubules"));
+  g_assert_true(train_group_matches_class("tubules", "Tubules"));
+  g_assert_true(train_group_matches_class("Glomerulus", "Glomerulus"));
+  g_assert_false(train_group_matches_class("Glomerulus_GS", "Glomerulus"));
+  g_assert_false(train_group_matches_class("Artery", "Arteriole"));
+  g_assert_false(train_group_matches_class(NULL, "Artery"));
+}
+
+/* Whatever symmetry is drawn, the mask moves with the image. */
+static void test_augment_keeps_alignment(void)
+{
+  enum { N = 16 };
+  guint8 img[N * N * 3], mask[N * N];
+  g_autoptr(GRand) rng = g_rand_new_with_seed(7);
+
+  for (int trial = 0; trial < 40; trial++) {
+    for (int i = 0; i < N * N; i++) {
+      mask[i] = (i % 5) == 0;
+      img[3 * i] = mask[i] ? 255 : 0;
+      img[3 * i + 1] = img[3 * i + 2] = 128;
+    }
+    train_augment(img, mask, N, rng);
+    for (int i = 0; i < N * N; i++) {
+      if (mask[i])
+        g_assert_cmpuint(img[3 * i], >, 200);
+      else
+        g_assert_cmpuint(img[3 * i], <, 60);
+    }
+    g_assert_cmpuint(count_ones(mask, N * N), ==, (N * N + 4) / 5);
+  }
+}
+
+static void test_input_layout(void)
+{
+  guint8 img[2 * 2 * 3] = { 255, 0, 0, 0, 255, 0, 0, 0, 255, 51, 102, 153 };
+  float input[12];
+
+  train_patches_to_input(img, 1, 2, input);
+  g_assert_cmpfloat(input[0], ==, 1.0f);     /* R of pixel 0 */
+  g_assert_cmpfloat(input[4 + 1], ==, 1.0f); /* G of pixel 1 */
+  g_assert_cmpfloat(input[8 + 2], ==, 1.0f); /* B of pixel 2 */
+  g_assert_cmpfloat_with_epsilon(input[3], 0.2f, 1e-6);
+}
+
+int main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/train/raster/square", test_raster_square);
+  g_test_add_func("/train/raster/hole-offset-scale",
+                  test_raster_hole_offset_scale);
+  g_test_add_func("/train/raster/clipped", test_raster_clipped);
+  g_test_add_func("/train/cover-squares", test_cover_squares);
+  g_test_add_func("/train/group-names", test_group_names);
+  g_test_add_func("/train/augment-alignment", test_augment_keeps_alignment);
+  g_test_add_func("/train/input-layout", test_input_layout);
+  return g_test_run();
+}
