@@ -10,9 +10,11 @@
  */
 #pragma once
 
+#include "annot/version.h"
 #include "http/http.h"
 
 #include <glib.h>
+#include <jansson.h>
 #include <stdbool.h>
 
 typedef struct {
@@ -77,3 +79,45 @@ bool http_query_int64_opt(HttpRequest *request, const char *name,
                           gint64 *out, GError **error);
 const char *http_request_header(HttpRequest *request, const char *name);
 const char *http_request_param(HttpRequest *request, guint index);
+
+/* Turns an error into its JSON body and status (Retry-After on 503). */
+void http_response_set_error(HttpResponse *response, const GError *error);
+void http_response_clear(HttpResponse *response);
+
+/* A slide id is 32 lowercase hex digits; anything else is NOT_FOUND, so
+ * that URL text never reaches SQL or a path. */
+bool http_slide_id_check(const char *slide_id, GError **error);
+
+/* The optional region x, y, width, height of a query: all four or none;
+ * x, y >= 0, width, height >= 1, every edge within INT32.  region is
+ * filled only when *has_region. */
+bool http_query_region(HttpRequest *request, bool *has_region,
+                       gint64 region[4], GError **error);
+
+/* Checks the id and that the store knows the slide (NOT_FOUND with a
+ * reason otherwise). */
+bool http_slide_known(HttpRequest *request, const char *slide_id,
+                      GError **error);
+/* Both POST routes: region from the query, the body merged as a new
+ * version (routes-compat.c). */
+bool http_post_annotations(HttpRequest *request, const char *slide_id,
+                           VersionPostResult *result, GError **error);
+
+/* Routing (router.c).  How a path matched the tables. */
+typedef enum {
+  HTTP_MATCH_NONE,         /* no pattern matches: 404 */
+  HTTP_MATCH_METHOD,       /* a pattern matches, not the method: 405 */
+  HTTP_MATCH_FOUND,
+} HttpMatch;
+
+/* Matches one pattern; captures go to params (may be NULL). */
+bool http_pattern_match(const char *pattern, const char *path,
+                        GPtrArray *params);
+/* Finds the route for method and path over every table: the matching
+ * pattern with the most literal characters wins, the earlier table on a
+ * tie (so "/slides/{id}.dzi" beats "/slides/{id}").  On
+ * HTTP_MATCH_FOUND *route is set and params hold the captures; on
+ * HTTP_MATCH_METHOD allowed lists the methods that would match. */
+HttpMatch http_route_find(const char *method, const char *path,
+                          const HttpRoute **route, GPtrArray *params,
+                          GString *allowed);

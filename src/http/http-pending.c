@@ -1,0 +1,26 @@
+/* http-pending.c: which functions of other parts are not linked yet. */
+#include "http/http-pending.h"
+
+#define CHECK(function)                                                    \
+  do {                                                                     \
+    if (!HTTP_BUILT(function))                                             \
+      return #function;                                                    \
+  } while (0)
+
+const char *http_pending_missing(void)
+{
+  /* Checked one by one: the addresses are only known at run time. */
+  CHECK(store_open);
+  CHECK(store_slide_list);
+  CHECK(store_version_list);
+  CHECK(version_post);
+  CHECK(version_revert);
+  CHECK(version_load);
+  CHECK(version_read_latest_file);
+  CHECK(version_reconcile);
+  CHECK(annot_write_asap);
+  CHECK(annot_write_geojson);
+  CHECK(slide_cache_new);
+  CHECK(slide_get_info);
+  return NULL;
+}

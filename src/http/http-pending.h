@@ -1,0 +1,54 @@
+/*
+ * http-pending.h: functions of other parts that the server calls but that
+ * may not be linked into this build yet.
+ *
+ * They are weak references: a missing one is NULL at run time and the
+ * server reports it instead of crashing.  NEEDSWORK: this goes once every
+ * part is built; the server needs all of them.
+ */
+#pragma once
+
+#include "annot/version.h"
+#include "infer/infer.h"
+#include "slide/slide.h"
+#include "store/store.h"
+#include "train/train.h"
+
+#include <stdbool.h>
+
+#pragma weak store_open
+#pragma weak store_close
+#pragma weak store_backend_name
+#pragma weak store_slide_get
+#pragma weak store_slide_list
+#pragma weak store_slide_free
+#pragma weak store_version_latest
+#pragma weak store_version_list
+#pragma weak store_version_get
+#pragma weak store_version_free
+#pragma weak version_post
+#pragma weak version_post_result_clear
+#pragma weak version_revert
+#pragma weak version_load
+#pragma weak version_read_latest_file
+#pragma weak version_reconcile
+#pragma weak annot_set_free
+#pragma weak annot_write_asap
+#pragma weak annot_write_geojson
+#pragma weak slide_cache_new
+#pragma weak slide_cache_free
+#pragma weak slide_cache_get
+#pragma weak slide_get_info
+#pragma weak slide_unref
+#pragma weak infer_engine_new
+#pragma weak infer_engine_free
+#pragma weak infer_predict_region
+#pragma weak infer_result_free
+#pragma weak train_scheduler_start
+#pragma weak train_scheduler_stop
+
+#define HTTP_BUILT(function) ((void *) (function) != NULL)
+
+/* Names the first function the server core needs that is not built, or
+ * NULL when every one is. */
+const char *http_pending_missing(void);

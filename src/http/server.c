@@ -1,0 +1,463 @@
+/* server.c: the libmicrohttpd server core: bounded body reading, routing,
+ * bearer tokens, error bodies and one log line per request. */
+#include "http/http-private.h"
+
+#include "common/aapi-error.h"
+#include "common/log.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <string.h>
+
+/* Query values and request ids are bounded: nothing longer is useful. */
+#define QUERY_VALUE_MAX 4096
+#define REQUEST_ID_MAX 64
+/* Bytes of a chunked body read and dropped past the limit before the
+ * connection is closed without an answer. */
+#define DISCARD_ALLOWANCE (16 * 1024 * 1024)
+
+struct HttpServer {
+  struct MHD_Daemon *daemon;
+  const HttpContext *context;
+  guint port;
+};
+
+/* What one request accumulates between the calls of the access handler. */
+typedef struct {
+  gint64 start_us;
+  GByteArray *body;
+  bool too_large;      /* over max_body_bytes: the rest is not kept */
+  guint64 discarded;   /* bytes dropped after the limit */
+  bool answered;       /* a response is queued already */
+  char *request_id;
+} RequestState;
+
+static void request_state_free(RequestState *state)
+{
+  if (state->body)
+    g_byte_array_unref(state->body);
+  g_free(state->request_id);
+  g_free(state);
+}
+
+/* A client's X-Request-Id is echoed when it is short and plain text;
+ * otherwise the server makes one. */
+static char *request_id_new(struct MHD_Connection *connection)
+{
+  const char *given = MHD_lookup_connection_value(connection,
+                                                  MHD_HEADER_KIND,
+                                                  "X-Request-Id");
+  bool ok = given != NULL && given[0] != '\0' &&
+            strlen(given) <= REQUEST_ID_MAX;
+
+  for (const char *p = given; ok && *p; p++)
+    ok = g_ascii_isalnum(*p) || strchr("-_.:", *p) != NULL;
+  if (ok)
+    return g_strdup(given);
+  return g_strdup_printf("%08x%08x", g_random_int(), g_random_int());
+}
+
+static void free_bytes(void *bytes)
+{
+  g_bytes_unref(bytes);
+}
+
+/* Hands the response to MHD and writes the request's log line. */
+static enum MHD_Result send_response(struct MHD_Connection *connection,
+                                     RequestState *state,
+                                     const char *method, const char *url,
+                                     HttpResponse *response)
+{
+  GBytes *body = response->body ? g_bytes_ref(response->body)
+                                : g_bytes_new_static("", 0);
+  gsize size = 0;
+  const void *data = g_bytes_get_data(body, &size);
+  guint status = response->status ? response->status : 200;
+  struct MHD_Response *mhd = MHD_create_response_from_buffer_with_free_callback_cls(
+      size, (void *) data, free_bytes, body);
+
+  if (mhd == NULL) {
+    g_bytes_unref(body);
+    return MHD_NO;
+  }
+  MHD_add_response_header(mhd, MHD_HTTP_HEADER_CONTENT_TYPE,
+                          response->content_type ? response->content_type
+                                                 : "application/json");
+  MHD_add_response_header(mhd, "X-Request-Id", state->request_id);
+  for (guint i = 0; response->headers && i + 1 < response->headers->len;
+       i += 2)
+    MHD_add_response_header(mhd, g_ptr_array_index(response->headers, i),
+                            g_ptr_array_index(response->headers, i + 1));
+
+  enum MHD_Result result = MHD_queue_response(connection, status, mhd);
+  MHD_destroy_response(mhd);
+  state->answered = true;
+
+  double ms = (double) (g_get_monotonic_time() - state->start_us) / 1000.0;
+  g_message("%s %s %u %" G_GSIZE_FORMAT " bytes %.1f ms id=%s", method,
+            url, status, size, ms, state->request_id);
+  return result;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *connection,
+                                  RequestState *state, const char *method,
+                                  const char *url, const GError *error)
+{
+  HttpResponse response = { 0 };
+
+  http_response_set_error(&response, error);
+  enum MHD_Result result = send_response(connection, state, method, url,
+                                         &response);
+  http_response_clear(&response);
+  return result;
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind,
+                                      const char *key, const char *value)
+{
+  GHashTable *headers = cls;
+
+  g_hash_table_insert(headers, g_ascii_strdown(key, -1),
+                      g_strdup(value ? value : ""));
+  return MHD_YES;
+}
+
+typedef struct {
+  GHashTable *query;
+  const char *too_long;   /* the first parameter over the bound */
+} QueryCollect;
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind,
+                                     const char *key, const char *value)
+{
+  QueryCollect *collect = cls;
+
+  value = value ? value : "";
+  if (strlen(value) > QUERY_VALUE_MAX) {
+    collect->too_long = key;
+    return MHD_NO;
+  }
+  g_hash_table_insert(collect->query, g_strdup(key), g_strdup(value));
+  return MHD_YES;
+}
+
+/* Compares without an early exit, so the time says nothing about how
+ * much of a token was right. */
+static bool token_equal(const char *expected, const char *given)
+{
+  gsize n_expected = strlen(expected), n_given = strlen(given);
+  guint diff = n_expected != n_given;
+
+  for (gsize i = 0; i < n_given; i++)
+    diff |= (guint) (guchar) given[i] ^
+            (guint) (guchar) expected[n_expected ? i % n_expected : 0];
+  return diff == 0 && n_expected > 0;
+}
+
+static bool check_token(HttpRequest *request, const HttpRoute *route,
+                        GError **error)
+{
+  const AapiConfig *config = request->context->config;
+
+  if (config->api_tokens == NULL ||
+      (!route->write && !config->tokens_for_reads))
+    return true;
+
+  const char *header = http_request_header(request, "authorization");
+  if (header == NULL || g_ascii_strncasecmp(header, "Bearer ", 7) != 0) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_UNAUTHORIZED,
+                "this route needs Authorization: Bearer <token>");
+    return false;
+  }
+
+  /* Every token is compared, so a match costs the same as a miss. */
+  bool found = false;
+  for (char **token = config->api_tokens; *token; token++)
+    found |= token_equal(*token, header + 7);
+  if (!found)
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_UNAUTHORIZED,
+                "the bearer token is not one of the configured tokens");
+  return found;
+}
+
+/* Runs the route a request matched; false with error on any failure. */
+static bool dispatch(HttpRequest *request, HttpResponse *response,
+                     GError **error)
+{
+  const HttpRoute *route = NULL;
+  g_autoptr(GString) allowed = g_string_new(NULL);
+
+  switch (http_route_find(request->method, request->path, &route,
+                          request->params, allowed)) {
+  case HTTP_MATCH_NONE:
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND,
+                "no route for %s", request->path);
+    return false;
+  case HTTP_MATCH_METHOD:
+    http_response_set_text(response, 405, "application/json",
+                           "{\"error\":\"method not allowed\"}", -1);
+    http_response_add_header(response, "Allow", allowed->str);
+    return true;
+  case HTTP_MATCH_FOUND:
+    break;
+  }
+
+  if (!check_token(request, route, error))
+    return false;
+  if (!route->handler(request, response, error)) {
+    if (error && *error == NULL)
+      g_set_error(error, AAPI_ERROR, AAPI_ERROR_INTERNAL,
+                  "the handler of %s failed without a reason",
+                  route->pattern);
+    return false;
+  }
+  return true;
+}
+
+/* Builds the HttpRequest from what MHD parsed and answers it. */
+static enum MHD_Result answer(HttpServer *server,
+                              struct MHD_Connection *connection,
+                              RequestState *state, const char *url,
+                              const char *method)
+{
+  g_autoptr(GHashTable) query = g_hash_table_new_full(g_str_hash,
+      g_str_equal, g_free, g_free);
+  g_autoptr(GHashTable) headers = g_hash_table_new_full(g_str_hash,
+      g_str_equal, g_free, g_free);
+  g_autoptr(GPtrArray) params = g_ptr_array_new_with_free_func(g_free);
+  g_autoptr(GError) error = NULL;
+  QueryCollect collect = { query, NULL };
+  HttpResponse response = { 0 };
+
+  MHD_get_connection_values(connection, MHD_HEADER_KIND, collect_header,
+                            headers);
+  MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND,
+                            collect_query, &collect);
+  if (collect.too_long) {
+    g_set_error(&error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "query parameter %s is longer than %d bytes",
+                collect.too_long, QUERY_VALUE_MAX);
+    return send_error(connection, state, method, url, error);
+  }
+
+  g_byte_array_append(state->body, (const guint8 *) "", 1);
+  HttpRequest request = {
+    .context = server->context, .method = method, .path = url,
+    .query = query, .headers = headers,
+    .body = (const char *) state->body->data,
+    .body_length = state->body->len - 1,
+    .request_id = state->request_id, .params = params,
+  };
+
+  if (!dispatch(&request, &response, &error))
+    http_response_set_error(&response, error);
+  enum MHD_Result result = send_response(connection, state, method, url,
+                                         &response);
+  http_response_clear(&response);
+  return result;
+}
+
+static enum MHD_Result refuse_too_large(struct MHD_Connection *connection,
+                                        RequestState *state,
+                                        const char *method, const char *url,
+                                        guint64 limit)
+{
+  g_autoptr(GError) error = g_error_new(AAPI_ERROR, AAPI_ERROR_TOO_LARGE,
+      "the request body is over the limit of %" G_GUINT64_FORMAT " bytes",
+      limit);
+
+  state->too_large = true;
+  return send_error(connection, state, method, url, error);
+}
+
+/* A piece of the body.  MHD cannot answer in the middle of a chunked
+ * body, so past the limit the rest is dropped unread into memory and the
+ * 413 goes out at its end; a stream that goes on past a further
+ * allowance loses its connection instead. */
+static enum MHD_Result request_upload(struct MHD_Connection *connection,
+                                      RequestState *state,
+                                      const char *method, const char *url,
+                                      const char *data, size_t *size,
+                                      guint64 limit)
+{
+  guint64 allowance = MAX(limit, DISCARD_ALLOWANCE);
+  gsize n = *size;
+
+  *size = 0;
+  if (state->answered)
+    return MHD_YES;
+  if (state->too_large) {
+    state->discarded += n;
+    if (state->discarded <= allowance)
+      return MHD_YES;
+    g_message("%s %s: body goes on past %" G_GUINT64_FORMAT " bytes; "
+              "closing the connection id=%s", method, url,
+              limit + allowance, state->request_id);
+    return MHD_NO;
+  }
+  if (state->body->len + (guint64) n > limit) {
+    state->too_large = true;
+    state->discarded = n;
+    g_byte_array_set_size(state->body, 0);
+    return MHD_YES;
+  }
+  g_byte_array_append(state->body, (const guint8 *) data, (guint) n);
+  return MHD_YES;
+}
+
+/* The first call for a request: state, and Content-Length checked before
+ * a byte of the body is read. */
+static enum MHD_Result request_begin(HttpServer *server,
+                                     struct MHD_Connection *connection,
+                                     const char *url, const char *method,
+                                     void **con_cls)
+{
+  RequestState *state = g_new0(RequestState, 1);
+  guint64 limit = server->context->config->max_body_bytes;
+  const char *length = MHD_lookup_connection_value(connection,
+      MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+  gint64 declared = 0;
+
+  state->start_us = g_get_monotonic_time();
+  state->body = g_byte_array_new();
+  state->request_id = request_id_new(connection);
+  *con_cls = state;
+
+  if (length == NULL)
+    return MHD_YES;
+  if (!aapi_parse_int64(length, 0, G_MAXINT64, &declared, NULL)) {
+    g_autoptr(GError) error = g_error_new(AAPI_ERROR, AAPI_ERROR_INVALID,
+        "Content-Length is not a number");
+    return send_error(connection, state, method, url, error);
+  }
+  if ((guint64) declared > limit)
+    return refuse_too_large(connection, state, method, url, limit);
+  return MHD_YES;
+}
+
+static enum MHD_Result access_handler(void *cls,
+                                      struct MHD_Connection *connection,
+                                      const char *url, const char *method,
+                                      const char *version,
+                                      const char *upload_data,
+                                      size_t *upload_data_size,
+                                      void **con_cls)
+{
+  HttpServer *server = cls;
+  RequestState *state = *con_cls;
+  guint64 limit = server->context->config->max_body_bytes;
+
+  if (state == NULL)
+    return request_begin(server, connection, url, method, con_cls);
+
+  if (*upload_data_size > 0)
+    return request_upload(connection, state, method, url, upload_data,
+                          upload_data_size, limit);
+
+  if (state->too_large && !state->answered)
+    return refuse_too_large(connection, state, method, url, limit);
+  if (state->answered)
+    return MHD_YES;
+  return answer(server, connection, state, url, method);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *connection,
+                              void **con_cls,
+                              enum MHD_RequestTerminationCode code)
+{
+  if (*con_cls)
+    request_state_free(*con_cls);
+  *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *format, va_list args)
+{
+  g_autofree char *text = g_strdup_vprintf(format, args);
+
+  g_strchomp(text);
+  /* MHD reports mostly what clients did wrong: not a server fault. */
+  g_message("http: %s", text);
+}
+
+/* Fills addr from the configured bind address (IPv4 or IPv6). */
+static bool bind_address_parse(const AapiConfig *config,
+                               struct sockaddr_storage *addr,
+                               bool *ipv6, GError **error)
+{
+  const char *text = config->bind_address ? config->bind_address
+                                          : "127.0.0.1";
+  struct sockaddr_in *in4 = (struct sockaddr_in *) addr;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) addr;
+
+  memset(addr, 0, sizeof *addr);
+  *ipv6 = false;
+  if (inet_pton(AF_INET, text, &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t) config->port);
+    return true;
+  }
+  if (inet_pton(AF_INET6, text, &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t) config->port);
+    *ipv6 = true;
+    return true;
+  }
+  g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+              "bind address %s is not an IPv4 or IPv6 address", text);
+  return false;
+}
+
+HttpServer *http_server_start(const HttpContext *context, GError **error)
+{
+  const AapiConfig *config = context->config;
+  struct sockaddr_storage addr;
+  bool ipv6 = false;
+
+  if (!bind_address_parse(config, &addr, &ipv6, error))
+    return NULL;
+
+  HttpServer *server = g_new0(HttpServer, 1);
+  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                       MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+  unsigned int threads = config->threads > 1 ? config->threads : 1;
+
+  server->context = context;
+  server->daemon = MHD_start_daemon(flags, (uint16_t) config->port, NULL,
+      NULL, access_handler, server,
+      MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+      MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+      MHD_OPTION_THREAD_POOL_SIZE, threads,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 300,
+      MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+      MHD_OPTION_END);
+  if (server->daemon == NULL) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO,
+                "cannot listen on %s port %u (in use, or not allowed)",
+                config->bind_address ? config->bind_address : "127.0.0.1",
+                config->port);
+    g_free(server);
+    return NULL;
+  }
+
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon,
+      MHD_DAEMON_INFO_BIND_PORT);
+  server->port = info ? info->port : config->port;
+  g_message("listening on http://%s:%u/ with %u threads",
+            config->bind_address ? config->bind_address : "127.0.0.1",
+            server->port, threads);
+  return server;
+}
+
+guint http_server_get_port(HttpServer *server)
+{
+  return server->port;
+}
+
+void http_server_stop(HttpServer *server)
+{
+  if (server == NULL)
+    return;
+  MHD_stop_daemon(server->daemon);
+  g_free(server);
+}
