@@ -42,6 +42,11 @@ AapiStore *store_open(const char *url, GError **error);
 void store_close(AapiStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(AapiStore, store_close)
 
+/* The tables the last store_open created (NULL-terminated, owned by the
+ * store), and how many old Annotations rows it gave an order number. */
+const char *const *store_created_tables(AapiStore *store);
+gint64 store_backfilled_rows(AapiStore *store);
+
 /* "sqlite" or "mysql". */
 const char *store_backend_name(AapiStore *store);
 gint64 store_schema_version(AapiStore *store, GError **error);
@@ -89,6 +94,12 @@ StoreVersion *store_slide_write_latest(StoreSlideWrite *write,
 bool store_slide_write_insert(StoreSlideWrite *write, StoreVersion *version,
                               GError **error);
 bool store_slide_write_commit(StoreSlideWrite *write, GError **error);
+/* Every row of the slide, also those marked missing, oldest first. */
+GPtrArray *store_slide_write_list(StoreSlideWrite *write, GError **error);
+/* Drops a row whose file is gone from the order: the row stays, but no
+ * longer counts as a version (so the newest version always has a file). */
+bool store_slide_write_mark_missing(StoreSlideWrite *write,
+                                    const char *path_after, GError **error);
 /* Rolls back unless committed, releases the lock, frees. */
 void store_slide_write_end(StoreSlideWrite *write);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreSlideWrite, store_slide_write_end)
