@@ -71,6 +71,55 @@ bool slide_register_dir(const AapiConfig *config, AapiStore *store,
                         const char *dir, guint *n_registered,
                         guint *n_skipped, GError **error);
 
+/* What registration did with one file. */
+typedef enum {
+  SLIDE_REGISTER_NEW,        /* a new Slides row */
+  SLIDE_REGISTER_UPDATED,    /* known id, name or path changed */
+  SLIDE_REGISTER_UNCHANGED,  /* already registered as it is */
+  SLIDE_REGISTER_DUPLICATE,  /* same bytes as a file seen before */
+  SLIDE_REGISTER_SKIPPED,    /* not readable by OpenSlide: detail says why */
+} SlideRegisterOutcome;
+
+typedef struct {
+  guint n_new, n_updated, n_unchanged, n_duplicate, n_skipped;
+  guint n_annotations;       /* initial annotations copied this run */
+} SlideRegisterSummary;
+
+/* Called once per candidate file; slide_id is NULL when skipped. */
+typedef void (*SlideRegisterFunc)(const char *path,
+                                  SlideRegisterOutcome outcome,
+                                  const char *slide_id, const char *detail,
+                                  gpointer user_data);
+
+typedef struct {
+  SlideRegisterFunc file_done;     /* may be NULL: skips go to g_warning */
+  SlideProgressFunc md5_progress;  /* may be NULL */
+  gpointer user_data;
+} SlideRegisterCallbacks;
+
+/* The same with a report per file.  Fails only when dir cannot be read or
+ * the store fails; unreadable slides are counted in summary->n_skipped. */
+bool slide_register_dir_full(const AapiConfig *config, AapiStore *store,
+                             const char *dir,
+                             const SlideRegisterCallbacks *callbacks,
+                             SlideRegisterSummary *summary, GError **error);
+
+/* Registers one file; false with an error for an unreadable slide
+ * (AAPI_ERROR_SLIDE) or a store failure. */
+bool slide_register_file(const AapiConfig *config, AapiStore *store,
+                         const char *path,
+                         const SlideRegisterCallbacks *callbacks,
+                         SlideRegisterSummary *summary, GError **error);
+
+/* Whether a file name looks like a slide (by extension), for reports. */
+bool slide_name_is_slide_like(const char *name);
+
 /* Makes a small synthetic slide (libvips, pyramidal TIFF) and an ASAP XML
  * annotation next to it in dir, for a first run with no slides. */
 bool slide_make_demo(const char *dir, char **slide_path_out, GError **error);
+
+/* Initialises libvips once per process (idempotent, thread safe) and sets
+ * it up for a server: no operation cache, one worker per operation, since
+ * the callers bring their own threads.  Every slide function that uses
+ * libvips calls it; serve may call it first to fail early. */
+bool slide_init_libs(GError **error);

@@ -1,0 +1,39 @@
+/*
+ * slide-private.h: what the files of src/slide share and nobody else needs.
+ */
+#pragma once
+
+#include "slide/slide.h"
+
+#include <glib.h>
+#include <openslide.h>
+#include <stdbool.h>
+#include <vips/vips.h>
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(openslide_t, openslide_close)
+/* libvips 8.14 declares no cleanup function for its image type. */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VipsImage, g_object_unref)
+
+/* Turns OpenSlide's sticky error of a handle into an AAPI_ERROR_SLIDE.
+ * Returns true when the handle has no error. */
+bool slide_check_openslide(openslide_t *osr, const char *what,
+                           GError **error);
+
+/* The OpenSlide handle behind a Slide (shared; never closed by callers). */
+openslide_t *slide_get_openslide(Slide *slide);
+
+/* False once OpenSlide has put the handle in its error state, after which
+ * every read fails: the cache drops such a handle and opens a new one. */
+bool slide_is_usable(Slide *slide);
+
+/* Turns n premultiplied ARGB pixels into RGB composited on white. */
+void slide_argb_to_rgb(const guint32 *argb, gsize n, guint8 *rgb);
+
+/* libvips' global error text as an AAPI_ERROR_SLIDE, clearing it. */
+void slide_set_vips_error(GError **error, const char *what);
+
+/* Encodes an RGB buffer (width*height*3) as JPEG or PNG, scaled to
+ * out_width x out_height when that differs. */
+GBytes *slide_encode_rgb(const guint8 *rgb, gint64 width, gint64 height,
+                         gint64 out_width, gint64 out_height, bool png,
+                         int quality, GError **error);
