@@ -1,0 +1,830 @@
+/*
+ * nn-forward.c: eval-mode inference of the U-Net on oneDNN primitives.
+ *
+ * A runner builds a plan per input shape: the list of primitives with
+ * their arguments, weights reordered once into the layouts the chosen
+ * kernels prefer, and activation buffers reused as soon as a tensor is
+ * dead.  Convolutions carry ReLU and the following batch norm (as a
+ * per-channel multiply and add) as fused post-ops, so a conv block runs
+ * as two primitives.
+ */
+#include "nn-private.h"
+
+#include "common/aapi-error.h"
+#include "common/log.h"
+
+#include <math.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <string.h>
+
+#define NN_MAX_PLANS 8
+#define NN_MAX_SIDE 65536
+#define NN_MAX_BATCH 4096
+#define NN_MAX_ARGS 8
+#define NN_BN_EPS 1e-5f
+
+/* One activation: its oneDNN descriptor and memory over a pool buffer. */
+typedef struct {
+  dnnl_memory_desc_t md;
+  dnnl_memory_t mem;
+  int buf;             /* pool slot, -1 when not from the pool */
+} Act;
+
+typedef struct {
+  dnnl_primitive_t prim;
+  int nargs;
+  dnnl_exec_arg_t args[NN_MAX_ARGS];
+} Step;
+
+typedef struct {
+  void *ptr;
+  gsize size;
+  bool busy;
+} Slot;
+
+typedef struct {
+  int n, h, w;
+  GArray *steps;          /* Step */
+  GPtrArray *memories;    /* dnnl_memory_t, destroyed with the plan */
+  GPtrArray *owned;       /* aligned buffers: weights, BN factors */
+  GArray *slots;          /* Slot: the activation pool */
+  dnnl_memory_t input;    /* user memories, handle set per call */
+  dnnl_memory_t output;
+} Plan;
+
+struct NnRunner {
+  NnModel *model;
+  dnnl_engine_t engine;
+  dnnl_stream_t stream;
+  GHashTable *plans;      /* "n,h,w" -> Plan* */
+};
+
+static bool dnnl_ok(dnnl_status_t status, const char *what, GError **error)
+{
+  if (status == dnnl_success)
+    return true;
+  g_set_error(error, AAPI_ERROR, AAPI_ERROR_NN,
+              "oneDNN failed (%s): status %d", what, (int) status);
+  return false;
+}
+
+static void plan_free(gpointer data)
+{
+  Plan *plan = data;
+
+  for (guint i = 0; i < plan->steps->len; i++)
+    dnnl_primitive_destroy(g_array_index(plan->steps, Step, i).prim);
+  g_array_unref(plan->steps);
+  g_ptr_array_unref(plan->memories);
+  g_ptr_array_unref(plan->owned);
+  for (guint i = 0; i < plan->slots->len; i++)
+    g_aligned_free(g_array_index(plan->slots, Slot, i).ptr);
+  g_array_unref(plan->slots);
+  g_free(plan);
+}
+
+static void memory_destroy(gpointer data)
+{
+  dnnl_memory_destroy(data);
+}
+
+static Plan *plan_new(int n, int h, int w)
+{
+  Plan *plan = g_new0(Plan, 1);
+
+  plan->n = n;
+  plan->h = h;
+  plan->w = w;
+  plan->steps = g_array_new(FALSE, TRUE, sizeof(Step));
+  plan->memories = g_ptr_array_new_with_free_func(memory_destroy);
+  plan->owned = g_ptr_array_new_with_free_func(g_aligned_free);
+  plan->slots = g_array_new(FALSE, TRUE, sizeof(Slot));
+  return plan;
+}
+
+typedef struct {
+  NnRunner *runner;
+  Plan *plan;
+  const NnModel *model;
+} Ctx;
+
+/* A memory over ptr (may be NULL for a handle set later). */
+static dnnl_memory_t memory_new(Ctx *c, const dnnl_memory_desc_t *md,
+                                void *ptr, GError **error)
+{
+  dnnl_memory_t mem = NULL;
+
+  if (!dnnl_ok(dnnl_memory_create(&mem, md, c->runner->engine, ptr),
+               "memory", error))
+    return NULL;
+  g_ptr_array_add(c->plan->memories, mem);
+  return mem;
+}
+
+/* The smallest free pool buffer that fits, or a new one. */
+static int slot_take(Plan *plan, gsize size)
+{
+  int best = -1;
+
+  for (guint i = 0; i < plan->slots->len; i++) {
+    Slot *s = &g_array_index(plan->slots, Slot, i);
+    if (!s->busy && s->size >= size &&
+        (best < 0 || s->size < g_array_index(plan->slots, Slot,
+                                             best).size))
+      best = i;
+  }
+  if (best < 0) {
+    Slot s = { g_aligned_alloc(MAX(size, 64), 1, 64), size, false };
+    g_array_append_val(plan->slots, s);
+    best = plan->slots->len - 1;
+  }
+  g_array_index(plan->slots, Slot, best).busy = true;
+  return best;
+}
+
+/* Marks an activation dead: later steps may reuse its buffer. */
+static void act_release(Ctx *c, Act *act)
+{
+  if (act->buf >= 0)
+    g_array_index(c->plan->slots, Slot, act->buf).busy = false;
+  act->buf = -1;
+}
+
+static bool act_new(Ctx *c, const dnnl_memory_desc_t *md, Act *act,
+                    GError **error)
+{
+  act->md = *md;
+  act->buf = slot_take(c->plan, dnnl_memory_desc_get_size(md));
+  act->mem = memory_new(c, md,
+                        g_array_index(c->plan->slots, Slot, act->buf).ptr,
+                        error);
+  return act->mem != NULL;
+}
+
+/* Weights and factors that live as long as the plan. */
+static void *owned_alloc(Ctx *c, gsize size)
+{
+  void *ptr = g_aligned_alloc0(MAX(size, 64), 1, 64);
+
+  g_ptr_array_add(c->plan->owned, ptr);
+  return ptr;
+}
+
+static void add_step(Ctx *c, dnnl_primitive_t prim, int nargs,
+                     const dnnl_exec_arg_t *args)
+{
+  Step step = { prim, nargs, { { 0 } } };
+
+  memcpy(step.args, args, nargs * sizeof *args);
+  g_array_append_val(c->plan->steps, step);
+}
+
+/* Creates the primitive of pd (destroying pd) and appends it. */
+static bool add_pd_step(Ctx *c, dnnl_primitive_desc_t pd, int nargs,
+                        const dnnl_exec_arg_t *args, GError **error)
+{
+  dnnl_primitive_t prim = NULL;
+  dnnl_status_t st = dnnl_primitive_create(&prim, pd);
+
+  if (aapi_debug_enabled(AAPI_DEBUG_NN)) {
+    const char *impl = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    g_message("nn: step %u uses %s", c->plan->steps->len,
+              impl ? impl : "?");
+  }
+  dnnl_primitive_desc_destroy(pd);
+  if (!dnnl_ok(st, "primitive", error))
+    return false;
+  add_step(c, prim, nargs, args);
+  return true;
+}
+
+static bool reorder_pd(Ctx *c, const dnnl_memory_desc_t *from,
+                       const dnnl_memory_desc_t *to,
+                       dnnl_primitive_desc_t *pd, GError **error)
+{
+  dnnl_engine_t engine = c->runner->engine;
+
+  return dnnl_ok(dnnl_reorder_primitive_desc_create(pd, from, engine, to,
+                                                    engine, NULL),
+                 "reorder", error);
+}
+
+/* Brings x into layout want (a reorder step) unless it already is. */
+static bool act_as(Ctx *c, Act *x, const dnnl_memory_desc_t *want,
+                   GError **error)
+{
+  dnnl_primitive_desc_t pd = NULL;
+  Act y;
+
+  if (dnnl_memory_desc_equal(&x->md, want))
+    return true;
+  if (!reorder_pd(c, &x->md, want, &pd, error) ||
+      !act_new(c, want, &y, error)) {
+    dnnl_primitive_desc_destroy(pd);
+    return false;
+  }
+  const dnnl_exec_arg_t args[] = { { DNNL_ARG_FROM, x->mem },
+                                   { DNNL_ARG_TO, y.mem } };
+  if (!add_pd_step(c, pd, 2, args, error))
+    return false;
+  act_release(c, x);
+  *x = y;
+  return true;
+}
+
+/* Runs a reorder now: for weights, once per plan. */
+static bool reorder_now(Ctx *c, const dnnl_memory_desc_t *from_md,
+                        const void *from, const dnnl_memory_desc_t *to_md,
+                        void *to, GError **error)
+{
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_primitive_t prim = NULL;
+  dnnl_memory_t src = memory_new(c, from_md, (void *) from, error);
+  dnnl_memory_t dst = src ? memory_new(c, to_md, to, error) : NULL;
+
+  if (dst == NULL || !reorder_pd(c, from_md, to_md, &pd, error))
+    return false;
+  dnnl_status_t st = dnnl_primitive_create(&prim, pd);
+  dnnl_primitive_desc_destroy(pd);
+  if (!dnnl_ok(st, "reorder primitive", error))
+    return false;
+  const dnnl_exec_arg_t args[] = { { DNNL_ARG_FROM, src },
+                                   { DNNL_ARG_TO, dst } };
+  st = dnnl_primitive_execute(prim, c->runner->stream, 2, args);
+  if (st == dnnl_success)
+    st = dnnl_stream_wait(c->runner->stream);
+  dnnl_primitive_destroy(prim);
+  return dnnl_ok(st, "weight reorder", error);
+}
+
+static void md_plain(dnnl_memory_desc_t *md, int ndims, const dnnl_dims_t d,
+                     dnnl_format_tag_t tag)
+{
+  dnnl_memory_desc_init_by_tag(md, ndims, d, dnnl_f32, tag);
+}
+
+/* The weights of pd, reordered from PyTorch's layout (user_tag). */
+static dnnl_memory_t weights_for(Ctx *c, dnnl_primitive_desc_t pd,
+                                 const float *data, const dnnl_dims_t d,
+                                 dnnl_format_tag_t user_tag,
+                                 GError **error)
+{
+  const dnnl_memory_desc_t *want =
+      dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+  dnnl_memory_desc_t user;
+
+  md_plain(&user, 4, d, user_tag);
+  void *ptr = owned_alloc(c, dnnl_memory_desc_get_size(want));
+  if (!reorder_now(c, &user, data, want, ptr, error))
+    return NULL;
+  return memory_new(c, want, ptr, error);
+}
+
+/* Eval-mode batch norm as y = x * scale + shift per channel. */
+static void bn_factors(Ctx *c, const char *prefix, int ch, float **scale,
+                       float **shift)
+{
+  const float *g = nn_model_floats(c->model, "%s.weight", prefix);
+  const float *b = nn_model_floats(c->model, "%s.bias", prefix);
+  const float *mean = nn_model_floats(c->model, "%s.running_mean", prefix);
+  const float *var = nn_model_floats(c->model, "%s.running_var", prefix);
+
+  *scale = owned_alloc(c, ch * sizeof(float));
+  *shift = owned_alloc(c, ch * sizeof(float));
+  for (int i = 0; i < ch; i++) {
+    (*scale)[i] = g[i] / sqrtf(var[i] + NN_BN_EPS);
+    (*shift)[i] = b[i] - mean[i] * (*scale)[i];
+  }
+}
+
+typedef struct {
+  const char *name;     /* e.g. "down_path.0.block.0" */
+  const char *bn;       /* batch norm after the ReLU, or NULL */
+  int ic, oc, k, pad;
+  bool relu;
+} ConvSpec;
+
+/* ReLU, then the batch norm's multiply and add. */
+static dnnl_primitive_attr_t conv_attr(Ctx *c, const ConvSpec *s,
+                                       dnnl_memory_desc_t *bn_md)
+{
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_post_ops_t ops = NULL;
+  const dnnl_dims_t d = { 1, s->oc, 1, 1 };
+
+  dnnl_primitive_attr_create(&attr);
+  dnnl_post_ops_create(&ops);
+  if (s->relu)
+    dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0, 0);
+  if (s->bn) {
+    md_plain(bn_md, 4, d, dnnl_abcd);
+    dnnl_post_ops_append_binary(ops, dnnl_binary_mul, bn_md);
+    dnnl_post_ops_append_binary(ops, dnnl_binary_add, bn_md);
+  }
+  dnnl_primitive_attr_set_post_ops(attr, ops);
+  dnnl_post_ops_destroy(ops);
+  return attr;
+}
+
+static bool conv_pd(Ctx *c, const ConvSpec *s, const Act *x,
+                    dnnl_primitive_desc_t *pd, GError **error)
+{
+  const dnnl_dims_t *xd = &x->md.dims;
+  const dnnl_dims_t sd = { (*xd)[0], s->ic, (*xd)[2], (*xd)[3] };
+  const dnnl_dims_t wd = { s->oc, s->ic, s->k, s->k };
+  const dnnl_dims_t bd = { s->oc };
+  const dnnl_dims_t dd = { (*xd)[0], s->oc, (*xd)[2] + 2 * s->pad - s->k + 1,
+                           (*xd)[3] + 2 * s->pad - s->k + 1 };
+  const dnnl_dims_t strides = { 1, 1 }, pad = { s->pad, s->pad };
+  dnnl_memory_desc_t src, wei, bias, dst, bn_md;
+  dnnl_convolution_desc_t desc;
+
+  md_plain(&src, 4, sd, dnnl_format_tag_any);
+  md_plain(&wei, 4, wd, dnnl_format_tag_any);
+  md_plain(&bias, 1, bd, dnnl_x);
+  md_plain(&dst, 4, dd, dnnl_format_tag_any);
+  if (!dnnl_ok(dnnl_convolution_forward_desc_init(
+                   &desc, dnnl_forward_inference, dnnl_convolution_direct,
+                   &src, &wei, &bias, &dst, strides, pad, pad),
+               "convolution", error))
+    return false;
+  dnnl_primitive_attr_t attr = conv_attr(c, s, &bn_md);
+  dnnl_status_t st = dnnl_primitive_desc_create(pd, &desc, attr,
+                                                c->runner->engine, NULL);
+  dnnl_primitive_attr_destroy(attr);
+  return dnnl_ok(st, "convolution", error);
+}
+
+/* Convolution of x (+ReLU, +BN) into a new activation; x dies. */
+static bool plan_conv(Ctx *c, const ConvSpec *s, Act *x, GError **error)
+{
+  dnnl_primitive_desc_t pd = NULL;
+  const dnnl_dims_t wd = { s->oc, s->ic, s->k, s->k };
+  const dnnl_dims_t d1 = { 1, s->oc, 1, 1 };
+  dnnl_memory_desc_t bias_md, bn_md;
+  Act y;
+
+  if (!conv_pd(c, s, x, &pd, error))
+    return false;
+  const float *w = nn_model_floats(c->model, "%s.weight", s->name);
+  const float *b = nn_model_floats(c->model, "%s.bias", s->name);
+  dnnl_memory_t wmem = weights_for(c, pd, w, wd, dnnl_oihw, error);
+  md_plain(&bias_md, 1, &wd[0], dnnl_x);
+  dnnl_memory_t bmem = wmem ? memory_new(c, &bias_md, (void *) b, error)
+                            : NULL;
+  if (bmem == NULL ||
+      !act_as(c, x, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+              error) ||
+      !act_new(c, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
+               &y, error))
+    goto fail;
+
+  dnnl_exec_arg_t args[NN_MAX_ARGS] = {
+    { DNNL_ARG_SRC, x->mem }, { DNNL_ARG_WEIGHTS, wmem },
+    { DNNL_ARG_BIAS, bmem }, { DNNL_ARG_DST, y.mem } };
+  int nargs = 4;
+  if (s->bn) {
+    float *scale, *shift;
+    int first = s->relu ? 1 : 0;
+    bn_factors(c, s->bn, s->oc, &scale, &shift);
+    md_plain(&bn_md, 4, d1, dnnl_abcd);
+    dnnl_memory_t ms = memory_new(c, &bn_md, scale, error);
+    dnnl_memory_t mt = ms ? memory_new(c, &bn_md, shift, error) : NULL;
+    if (mt == NULL)
+      goto fail;
+    args[nargs++] = (dnnl_exec_arg_t) {
+      DNNL_ARG_ATTR_MULTIPLE_POST_OP(first) | DNNL_ARG_SRC_1, ms };
+    args[nargs++] = (dnnl_exec_arg_t) {
+      DNNL_ARG_ATTR_MULTIPLE_POST_OP(first + 1) | DNNL_ARG_SRC_1, mt };
+  }
+  act_release(c, x);
+  *x = y;
+  return add_pd_step(c, pd, nargs, args, error);
+
+fail:
+  dnnl_primitive_desc_destroy(pd);
+  return false;
+}
+
+/* Two 3x3 convolutions with ReLU (and batch norm) of one level. */
+static bool plan_block(Ctx *c, const char *prefix, int ic, int oc, Act *x,
+                       GError **error)
+{
+  const NnHparams *h = nn_model_get_hparams(c->model);
+
+  for (int conv = 0; conv < 2; conv++) {
+    g_autofree char *name = g_strdup_printf(
+        "%s.block.%d", prefix, nn_block_index(h, conv, false));
+    g_autofree char *bn = h->batch_norm ? g_strdup_printf(
+        "%s.block.%d", prefix, nn_block_index(h, conv, true)) : NULL;
+    ConvSpec s = { name, bn, conv == 0 ? ic : oc, oc, 3,
+                   h->padding ? 1 : 0, true };
+    if (!plan_conv(c, &s, x, error))
+      return false;
+  }
+  return true;
+}
+
+/* 2x2 average pooling, stride 2, floor: a new activation; x stays. */
+static bool plan_pool(Ctx *c, const Act *x, Act *y, GError **error)
+{
+  const dnnl_dims_t *xd = &x->md.dims;
+  const dnnl_dims_t dd = { (*xd)[0], (*xd)[1], (*xd)[2] / 2, (*xd)[3] / 2 };
+  const dnnl_dims_t k = { 2, 2 }, zero = { 0, 0 };
+  dnnl_memory_desc_t dst;
+  dnnl_pooling_desc_t desc;
+  dnnl_primitive_desc_t pd = NULL;
+
+  md_plain(&dst, 4, dd, dnnl_format_tag_any);
+  if (!dnnl_ok(dnnl_pooling_forward_desc_init(
+                   &desc, dnnl_forward_inference,
+                   dnnl_pooling_avg_exclude_padding, &x->md, &dst, k, k,
+                   zero, zero), "pooling", error) ||
+      !dnnl_ok(dnnl_primitive_desc_create(&pd, &desc, NULL,
+                                          c->runner->engine, NULL),
+               "pooling", error))
+    return false;
+  if (!act_new(c, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
+               y, error)) {
+    dnnl_primitive_desc_destroy(pd);
+    return false;
+  }
+  const dnnl_exec_arg_t args[] = { { DNNL_ARG_SRC, x->mem },
+                                   { DNNL_ARG_DST, y->mem } };
+  return add_pd_step(c, pd, 2, args, error);
+}
+
+/* 2x2 stride-2 transposed convolution; PyTorch stores [in, out, kh, kw]. */
+static bool plan_upconv(Ctx *c, const char *prefix, int ic, int oc, Act *x,
+                        GError **error)
+{
+  const dnnl_dims_t *xd = &x->md.dims;
+  const dnnl_dims_t sd = { (*xd)[0], ic, (*xd)[2], (*xd)[3] };
+  const dnnl_dims_t wd = { oc, ic, 2, 2 }, bd = { oc };
+  const dnnl_dims_t dd = { (*xd)[0], oc, 2 * (*xd)[2], 2 * (*xd)[3] };
+  const dnnl_dims_t two = { 2, 2 }, zero = { 0, 0 };
+  dnnl_memory_desc_t src, wei, bias, dst;
+  dnnl_deconvolution_desc_t desc;
+  dnnl_primitive_desc_t pd = NULL;
+  Act y;
+
+  md_plain(&src, 4, sd, dnnl_format_tag_any);
+  md_plain(&wei, 4, wd, dnnl_format_tag_any);
+  md_plain(&bias, 1, bd, dnnl_x);
+  md_plain(&dst, 4, dd, dnnl_format_tag_any);
+  if (!dnnl_ok(dnnl_deconvolution_forward_desc_init(
+                   &desc, dnnl_forward_inference,
+                   dnnl_deconvolution_direct, &src, &wei, &bias, &dst, two,
+                   zero, zero), "deconvolution", error) ||
+      !dnnl_ok(dnnl_primitive_desc_create(&pd, &desc, NULL,
+                                          c->runner->engine, NULL),
+               "deconvolution", error))
+    return false;
+
+  const float *w = nn_model_floats(c->model, "%s.up.weight", prefix);
+  const float *b = nn_model_floats(c->model, "%s.up.bias", prefix);
+  dnnl_memory_t wmem = weights_for(c, pd, w, wd, dnnl_iohw, error);
+  dnnl_memory_t bmem = wmem ? memory_new(c, &bias, (void *) b, error)
+                            : NULL;
+  if (bmem == NULL ||
+      !act_as(c, x, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+              error) ||
+      !act_new(c, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
+               &y, error)) {
+    dnnl_primitive_desc_destroy(pd);
+    return false;
+  }
+  const dnnl_exec_arg_t args[] = {
+    { DNNL_ARG_SRC, x->mem }, { DNNL_ARG_WEIGHTS, wmem },
+    { DNNL_ARG_BIAS, bmem }, { DNNL_ARG_DST, y.mem } };
+  act_release(c, x);
+  *x = y;
+  return add_pd_step(c, pd, 4, args, error);
+}
+
+/* Bilinear x2 with half-pixel centres (PyTorch's align_corners=False;
+ * oneDNN's linear resampling clamps at the borders the same way). */
+static bool plan_resample(Ctx *c, Act *x, GError **error)
+{
+  const dnnl_dims_t *xd = &x->md.dims;
+  const dnnl_dims_t dd = { (*xd)[0], (*xd)[1], 2 * (*xd)[2], 2 * (*xd)[3] };
+  const float factors[2] = { 2.0f, 2.0f };
+  dnnl_memory_desc_t dst;
+  dnnl_resampling_desc_t desc;
+  dnnl_primitive_desc_t pd = NULL;
+  Act y;
+
+  md_plain(&dst, 4, dd, dnnl_format_tag_any);
+  if (!dnnl_ok(dnnl_resampling_forward_desc_init(
+                   &desc, dnnl_forward_inference, dnnl_resampling_linear,
+                   factors, &x->md, &dst), "resampling", error) ||
+      !dnnl_ok(dnnl_primitive_desc_create(&pd, &desc, NULL,
+                                          c->runner->engine, NULL),
+               "resampling", error))
+    return false;
+  if (!act_new(c, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
+               &y, error)) {
+    dnnl_primitive_desc_destroy(pd);
+    return false;
+  }
+  const dnnl_exec_arg_t args[] = { { DNNL_ARG_SRC, x->mem },
+                                   { DNNL_ARG_DST, y.mem } };
+  act_release(c, x);
+  *x = y;
+  return add_pd_step(c, pd, 2, args, error);
+}
+
+/* The layout tag of md among those oneDNN picks for activations. */
+static dnnl_format_tag_t md_tag(const dnnl_memory_desc_t *md)
+{
+  static const dnnl_format_tag_t tags[] = { dnnl_aBcd8b, dnnl_aBcd16b,
+                                            dnnl_acdb, dnnl_abcd };
+  dnnl_memory_desc_t probe;
+
+  for (guint i = 0; i < G_N_ELEMENTS(tags); i++) {
+    md_plain(&probe, 4, md->dims, tags[i]);
+    if (dnnl_memory_desc_equal(&probe, md))
+      return tags[i];
+  }
+  return dnnl_abcd;
+}
+
+/* Centre crop of the skip to th x tw, as a copy in the skip's layout. */
+static bool plan_crop(Ctx *c, const Act *skip, int th, int tw, Act *y,
+                      GError **error)
+{
+  const dnnl_dims_t *sd = &skip->md.dims;
+  const dnnl_dims_t dims = { (*sd)[0], (*sd)[1], th, tw };
+  const dnnl_dims_t offsets = { 0, 0, ((*sd)[2] - th) / 2,
+                                ((*sd)[3] - tw) / 2 };
+  dnnl_memory_desc_t sub, dst;
+  dnnl_primitive_desc_t pd = NULL;
+
+  if (!dnnl_ok(dnnl_memory_desc_init_submemory(&sub, &skip->md, dims,
+                                               offsets), "crop", error))
+    return false;
+  md_plain(&dst, 4, dims, md_tag(&skip->md));
+  void *base = g_array_index(c->plan->slots, Slot, skip->buf).ptr;
+  dnnl_memory_t src = memory_new(c, &sub, base, error);
+  if (src == NULL || !reorder_pd(c, &sub, &dst, &pd, error) ||
+      !act_new(c, &dst, y, error)) {
+    dnnl_primitive_desc_destroy(pd);
+    return false;
+  }
+  const dnnl_exec_arg_t args[] = { { DNNL_ARG_FROM, src },
+                                   { DNNL_ARG_TO, y->mem } };
+  return add_pd_step(c, pd, 2, args, error);
+}
+
+static bool concat_pd(Ctx *c, const Act *a, const Act *b,
+                      dnnl_primitive_desc_t *pd)
+{
+  const dnnl_memory_desc_t srcs[2] = { a->md, b->md };
+
+  return dnnl_concat_primitive_desc_create(pd, NULL, 2, 1, srcs, NULL,
+                                           c->runner->engine) ==
+         dnnl_success;
+}
+
+/* torch.cat([up, skip], 1); inputs in layouts that do not concatenate
+ * (blocked with a channel count off the block) go through plain NCHW. */
+static bool plan_concat(Ctx *c, Act *up, Act *skip, GError **error)
+{
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_memory_desc_t pa, pb;
+  Act y;
+
+  if (!concat_pd(c, up, skip, &pd)) {
+    md_plain(&pa, 4, up->md.dims, dnnl_abcd);
+    md_plain(&pb, 4, skip->md.dims, dnnl_abcd);
+    if (!act_as(c, up, &pa, error) || !act_as(c, skip, &pb, error))
+      return false;
+    if (!concat_pd(c, up, skip, &pd))
+      return dnnl_ok(dnnl_unimplemented, "concat", error);
+  }
+  if (!act_new(c, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
+               &y, error)) {
+    dnnl_primitive_desc_destroy(pd);
+    return false;
+  }
+  const dnnl_exec_arg_t args[] = { { DNNL_ARG_MULTIPLE_SRC, up->mem },
+                                   { DNNL_ARG_MULTIPLE_SRC + 1, skip->mem },
+                                   { DNNL_ARG_DST, y.mem } };
+  act_release(c, up);
+  act_release(c, skip);
+  *up = y;
+  return add_pd_step(c, pd, 3, args, error);
+}
+
+/* One level going up: up-sample x, crop the skip, concatenate, convs. */
+static bool plan_up_level(Ctx *c, int j, Act *x, Act *skip, GError **error)
+{
+  const NnHparams *h = nn_model_get_hparams(c->model);
+  int level = h->depth - 2 - j;
+  int ic = nn_level_channels(h, level + 1), oc = nn_level_channels(h, level);
+  g_autofree char *prefix = g_strdup_printf("up_path.%d", j);
+  g_autofree char *up1 = g_strdup_printf("%s.up.1", prefix);
+  g_autofree char *block = g_strdup_printf("%s.conv_block", prefix);
+
+  if (h->up_mode == NN_UP_UPCONV) {
+    if (!plan_upconv(c, prefix, ic, oc, x, error))
+      return false;
+  } else {
+    ConvSpec s = { up1, NULL, ic, oc, 1, 0, false };
+    if (!plan_resample(c, x, error) || !plan_conv(c, &s, x, error))
+      return false;
+  }
+  if (skip->md.dims[2] != x->md.dims[2] ||
+      skip->md.dims[3] != x->md.dims[3]) {
+    Act cropped;
+    if (!plan_crop(c, skip, x->md.dims[2], x->md.dims[3], &cropped, error))
+      return false;
+    act_release(c, skip);
+    *skip = cropped;
+  }
+  return plan_concat(c, x, skip, error) &&
+         plan_block(c, block, 2 * oc, oc, x, error);
+}
+
+/* The whole net, from the user's NCHW input to the NCHW logits. */
+static bool plan_net(Ctx *c, int out_h, int out_w, GError **error)
+{
+  const NnHparams *h = nn_model_get_hparams(c->model);
+  Plan *p = c->plan;
+  const dnnl_dims_t in = { p->n, h->in_channels, p->h, p->w };
+  const dnnl_dims_t out = { p->n, h->n_classes, out_h, out_w };
+  Act x = { .buf = -1 }, skips[NN_MAX_DEPTH];
+  dnnl_memory_desc_t out_md;
+
+  md_plain(&x.md, 4, in, dnnl_abcd);
+  if ((x.mem = p->input = memory_new(c, &x.md, NULL, error)) == NULL)
+    return false;
+  for (int i = 0; i < h->depth; i++) {
+    g_autofree char *prefix = g_strdup_printf("down_path.%d", i);
+    int ic = i ? nn_level_channels(h, i - 1) : h->in_channels;
+    if (!plan_block(c, prefix, ic, nn_level_channels(h, i), &x, error))
+      return false;
+    if (i == h->depth - 1)
+      break;
+    /* The block's output is kept as the skip; pooling reads it. */
+    skips[i] = x;
+    if (!plan_pool(c, &skips[i], &x, error))
+      return false;
+  }
+  for (int j = 0; j < h->depth - 1; j++)
+    if (!plan_up_level(c, j, &x, &skips[h->depth - 2 - j], error))
+      return false;
+
+  ConvSpec last = { "last", NULL, nn_level_channels(h, 0), h->n_classes,
+                    1, 0, false };
+  if (!plan_conv(c, &last, &x, error))
+    return false;
+  md_plain(&out_md, 4, out, dnnl_abcd);
+  if (!act_as(c, &x, &out_md, error))
+    return false;
+  /* The last step writes the caller's buffer instead of the pool's. */
+  p->output = x.mem;
+  return true;
+}
+
+/* Sizes through the net as PyTorch computes them; false when a level
+ * would be empty or a skip smaller than the map it joins. */
+bool nn_output_size(const NnHparams *hparams, int h, int w, int *out_h,
+                    int *out_w, GError **error)
+{
+  int shrink = hparams->padding ? 0 : 4;
+  int sh[NN_MAX_DEPTH], sw[NN_MAX_DEPTH];
+  int ih = h, iw = w;
+
+  if (h < 1 || w < 1 || h > NN_MAX_SIDE || w > NN_MAX_SIDE ||
+      hparams->depth < 1 || hparams->depth > NN_MAX_DEPTH)
+    goto small;
+  for (int i = 0; i < hparams->depth; i++) {
+    h -= shrink;
+    w -= shrink;
+    if (h < 1 || w < 1)
+      goto small;
+    sh[i] = h;
+    sw[i] = w;
+    h /= 2;
+    w /= 2;
+  }
+  /* Going up, each skip must be at least as large as the map it joins
+   * (it is centre-cropped to it). */
+  h = sh[hparams->depth - 1];
+  w = sw[hparams->depth - 1];
+  for (int i = hparams->depth - 2; i >= 0; i--) {
+    if (2 * h > sh[i] || 2 * w > sw[i])
+      goto small;
+    h = 2 * h - shrink;
+    w = 2 * w - shrink;
+    if (h < 1 || w < 1)
+      goto small;
+  }
+  *out_h = h;
+  *out_w = w;
+  return true;
+
+small:
+  g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+              "input %dx%d does not fit a depth-%d U-Net%s", ih, iw,
+              hparams->depth, hparams->padding ? "" : " without padding");
+  return false;
+}
+
+NnRunner *nn_runner_new(NnModel *model, GError **error)
+{
+  g_autoptr(NnRunner) runner = g_new0(NnRunner, 1);
+
+  runner->model = nn_model_ref(model);
+  runner->plans = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                        plan_free);
+  if (!dnnl_ok(dnnl_engine_create(&runner->engine, dnnl_cpu, 0),
+               "engine", error) ||
+      !dnnl_ok(dnnl_stream_create(&runner->stream, runner->engine,
+                                  dnnl_stream_default_flags),
+               "stream", error))
+    return NULL;
+  return g_steal_pointer(&runner);
+}
+
+void nn_runner_free(NnRunner *runner)
+{
+  if (runner == NULL)
+    return;
+  g_hash_table_unref(runner->plans);
+  if (runner->stream)
+    dnnl_stream_destroy(runner->stream);
+  if (runner->engine)
+    dnnl_engine_destroy(runner->engine);
+  nn_model_unref(runner->model);
+  g_free(runner);
+}
+
+NnModel *nn_runner_get_model(NnRunner *runner)
+{
+  return runner->model;
+}
+
+/* The cached plan for this shape, built on first use. */
+static Plan *runner_plan(NnRunner *runner, int n, int h, int w, int out_h,
+                         int out_w, GError **error)
+{
+  g_autofree char *key = g_strdup_printf("%d,%d,%d", n, h, w);
+  Plan *plan = g_hash_table_lookup(runner->plans, key);
+
+  if (plan != NULL)
+    return plan;
+  /* A bounded cache: shapes beyond the limit start it afresh. */
+  if (g_hash_table_size(runner->plans) >= NN_MAX_PLANS)
+    g_hash_table_remove_all(runner->plans);
+
+  gint64 start = g_get_monotonic_time();
+  plan = plan_new(n, h, w);
+  Ctx c = { runner, plan, runner->model };
+  if (!plan_net(&c, out_h, out_w, error)) {
+    aapi_error_prefix(error, "building the network for %dx%dx%d: ", n, h,
+                      w);
+    plan_free(plan);
+    return NULL;
+  }
+  aapi_debug(AAPI_DEBUG_PERF, "nn: plan %s: %u steps, %.1f ms", key,
+             plan->steps->len, (g_get_monotonic_time() - start) / 1e3);
+  g_hash_table_insert(runner->plans, g_steal_pointer(&key), plan);
+  return plan;
+}
+
+static bool plan_run(NnRunner *runner, Plan *plan, const float *input,
+                     float *logits, GError **error)
+{
+  if (!dnnl_ok(dnnl_memory_set_data_handle(plan->input, (void *) input),
+               "input", error) ||
+      !dnnl_ok(dnnl_memory_set_data_handle(plan->output, logits),
+               "output", error))
+    return false;
+  for (guint i = 0; i < plan->steps->len; i++) {
+    Step *s = &g_array_index(plan->steps, Step, i);
+    if (!dnnl_ok(dnnl_primitive_execute(s->prim, runner->stream, s->nargs,
+                                        s->args), "execute", error))
+      return false;
+  }
+  return dnnl_ok(dnnl_stream_wait(runner->stream), "stream", error);
+}
+
+bool nn_runner_forward(NnRunner *runner, const float *input, int n, int h,
+                       int w, float *logits, GError **error)
+{
+  const NnHparams *hp = nn_model_get_hparams(runner->model);
+  int out_h, out_w;
+
+  if (n < 1 || n > NN_MAX_BATCH) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "batch size %d out of range 1-%d", n, NN_MAX_BATCH);
+    return false;
+  }
+  if (!nn_output_size(hp, h, w, &out_h, &out_w, error))
+    return false;
+  Plan *plan = runner_plan(runner, n, h, w, out_h, out_w, error);
+  return plan != NULL && plan_run(runner, plan, input, logits, error);
+}
