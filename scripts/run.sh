@@ -17,4 +17,7 @@ if [ -z "$(ls -A "$slide_dir" 2>/dev/null)" ]; then
   "$aapi" make-demo --slide-dir "$slide_dir"
 fi
 "$aapi" init-data --slide-dir "$slide_dir"
+# The viewer served at /viewer/ (web/dist), once npm ci has run.
+web=$(dirname "$0")/../web
+[ ! -d "$web/node_modules" ] || (cd "$web" && npm run build --silent)
 exec "$aapi" serve --port "$port"

@@ -12,6 +12,8 @@ if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" --werror -Dbuildtype=debugoptimized
 fi
 ninja -C "$build"
+# The viewer the web tests open (web/dist), once npm ci has run.
+[ ! -d web/node_modules ] || (cd web && npm run build --silent)
 
 # Test data lives beside the repository; tests skip when it is absent.
 if [ -z "${AAPI_SHARED_DIR:-}" ] && [ -d "$top/../shared" ]; then

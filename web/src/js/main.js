@@ -34,6 +34,10 @@ function reason(e) {
   return e instanceof ApiError ? e.reason : String(e && e.message || e);
 }
 
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 // --- slides ---------------------------------------------------------------
 
 function slideItem(s) {
@@ -42,7 +46,7 @@ function slideItem(s) {
     el("img", { src: api.thumbnail(s.id, 240), alt: "", loading: "lazy" }),
     el("div", { class: "name" }, s.name),
     el("div", { class: "meta" },
-      `${s.width}×${s.height} · ${s.versions ?? 0} versions`));
+      `${s.width}×${s.height} · ${plural(s.versions ?? 0, "version")}`));
 }
 
 async function loadSlides() {
