@@ -4,14 +4,16 @@
 #include "common/aapi-error.h"
 #include "http/http-pending.h"
 #include "http/http.h"
+#include "slide/dzi.h"
 
 #include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
-#include <vips/vips.h>
 
 /* Open slides kept at once; each holds OpenSlide's caches. */
 #define SLIDE_CACHE_CAPACITY 32
+/* Encoded Deep Zoom tiles kept in memory. */
+#define TILE_CACHE_BYTES (256 * 1024 * 1024)
 
 static gint opt_port = -1;
 
@@ -25,6 +27,7 @@ static const GOptionEntry serve_entries[] = {
 typedef struct {
   AapiStore *store;
   SlideCache *slides;
+  TileCache *tiles;
   InferEngine *engine;
   TrainScheduler *scheduler;
   HttpServer *server;
@@ -37,6 +40,7 @@ static void serve_parts_clear(ServeParts *parts)
     train_scheduler_stop(g_steal_pointer(&parts->scheduler));
   if (parts->engine)
     infer_engine_free(g_steal_pointer(&parts->engine));
+  g_clear_pointer(&parts->tiles, tile_cache_free);
   g_clear_pointer(&parts->slides, slide_cache_free);
   g_clear_pointer(&parts->store, store_close);
 }
@@ -96,10 +100,13 @@ static bool serve_open(const AapiConfig *config, ServeParts *parts,
                 "this build lacks %s: the server cannot start", missing);
     return false;
   }
+  if (!slide_init_libs(error))
+    return false;
   parts->store = store_open(config->database_url, error);
   if (parts->store == NULL || !serve_reconcile(config, parts->store, error))
     return false;
   parts->slides = slide_cache_new(parts->store, SLIDE_CACHE_CAPACITY);
+  parts->tiles = tile_cache_new(TILE_CACHE_BYTES);
   serve_start_models(config, parts);
   return true;
 }
@@ -121,15 +128,11 @@ int cli_serve(int argc, char **argv)
   }
   if (opt_port >= 0)
     config->port = (guint) opt_port;
-  if (VIPS_INIT("aapi") != 0) {
-    fprintf(stderr, "aapi serve: libvips does not start\n");
-    return 1;
-  }
 
   HttpContext context = { .config = config };
   if (serve_open(config, &parts, &error)) {
     context = (HttpContext) { config, parts.store, parts.slides,
-                              parts.engine, parts.scheduler, NULL };
+                              parts.engine, parts.scheduler, parts.tiles };
     parts.server = http_server_start(&context, &error);
   }
   if (parts.server == NULL) {

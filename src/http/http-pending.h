@@ -16,16 +16,6 @@
 
 #include <stdbool.h>
 
-#pragma weak store_open
-#pragma weak store_close
-#pragma weak store_backend_name
-#pragma weak store_slide_get
-#pragma weak store_slide_list
-#pragma weak store_slide_free
-#pragma weak store_version_latest
-#pragma weak store_version_list
-#pragma weak store_version_get
-#pragma weak store_version_free
 #pragma weak version_post
 #pragma weak version_post_result_clear
 #pragma weak version_revert
@@ -35,11 +25,6 @@
 #pragma weak annot_set_free
 #pragma weak annot_write_asap
 #pragma weak annot_write_geojson
-#pragma weak slide_cache_new
-#pragma weak slide_cache_free
-#pragma weak slide_cache_get
-#pragma weak slide_get_info
-#pragma weak slide_unref
 #pragma weak infer_engine_new
 #pragma weak infer_engine_free
 #pragma weak infer_predict_region

@@ -114,9 +114,17 @@ bool http_post_annotations(HttpRequest *request, const char *slide_id,
   }
   box = (AnnotBox) { (double) region[0], (double) region[1],
                      (double) region[2], (double) region[3] };
-  return version_post(request->context->config, request->context->store,
-                      slide_id, request->body, request->body_length,
-                      has_region ? &box : NULL, result, error);
+  if (version_post(request->context->config, request->context->store,
+                   slide_id, request->body, request->body_length,
+                   has_region ? &box : NULL, result, error))
+    return true;
+
+  /* The request itself was checked above: a body that does not parse is
+   * unusable content (422), as the API promises. */
+  if (error && *error &&
+      g_error_matches(*error, AAPI_ERROR, AAPI_ERROR_INVALID))
+    (*error)->code = AAPI_ERROR_UNPROCESSABLE;
+  return false;
 }
 
 static bool annotation_post(HttpRequest *request, HttpResponse *response,
