@@ -1,18 +1,236 @@
-/* nn-cli.c: placeholder until the command is built. */
+/*
+ * nn-cli.c: the network's commands: import-model (a checkpoint into a
+ * class's model folder) and nn-eval (logits of raw float32 input, for
+ * comparing with other implementations).
+ */
 #include "cli/cli.h"
+#include "common/aapi-error.h"
+#include "nn/nn.h"
 
+#include <errno.h>
+#include <glib/gstdio.h>
 #include <stdio.h>
+#include <string.h>
+
+/* Raw input over this size is refused rather than read. */
+#define NN_EVAL_MAX_BYTES (G_GUINT64_CONSTANT(2) << 30)
+
+static char *opt_class;
+
+static const GOptionEntry import_entries[] = {
+  { "class", 0, 0, G_OPTION_ARG_STRING, &opt_class,
+    "Class of the label config the model predicts", "NAME" },
+  { NULL }
+};
+
+/* <Y-m-dTH:M:S.usecZ>.aapimodel: names sort by time, so the newest file
+ * of a folder is the one the server loads. */
+static char *model_file_name(void)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+  g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S");
+
+  return g_strdup_printf("%s.%06dZ%s", stamp,
+                         g_date_time_get_microsecond(now), NN_MODEL_EXT);
+}
+
+static void print_hparams(const NnModel *model)
+{
+  const NnHparams *h = nn_model_get_hparams(model);
+
+  printf("in_channels %d, n_classes %d, depth %d, wf %d, padding %s, "
+         "batch_norm %s, up_mode %s\n", h->in_channels, h->n_classes,
+         h->depth, h->wf, h->padding ? "on" : "off",
+         h->batch_norm ? "on" : "off",
+         h->up_mode == NN_UP_UPSAMPLE ? "upsample" : "upconv");
+}
+
+static bool import_into(const AapiClassInfo *info, const char *ckpt,
+                        char **out_path, GError **error)
+{
+  g_autofree char *dir = g_build_filename(info->model_root, info->name,
+                                          NULL);
+  g_autofree char *name = model_file_name();
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+
+  g_autoptr(NnModel) model = nn_ckpt_import(ckpt, error);
+  if (model == NULL)
+    return false;
+  if (g_mkdir_with_parents(dir, 0755) != 0) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO, "cannot create %s: %s",
+                dir, g_strerror(errno));
+    return false;
+  }
+  if (!nn_model_save(model, path, error))
+    return false;
+  print_hparams(model);
+  *out_path = g_steal_pointer(&path);
+  return true;
+}
 
 int cli_import_model(int argc, char **argv)
 {
-  fprintf(stderr, "aapi: cli_import_model is not built yet\n");
-  return 1;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = NULL;
+  int status;
+  g_autoptr(AapiConfig) config = cli_parse(
+      "import-model", "FILE.ckpt",
+      "Reads a PyTorch Lightning checkpoint (its state_dict and\n"
+      "hyper_parameters; other pickled objects are skipped, never run) and\n"
+      "writes it as <model_root>/<Class>/<UTC timestamp>.aapimodel, which\n"
+      "makes it the class's newest model.",
+      import_entries, &argc, &argv, &status);
+
+  if (config == NULL)
+    return status;
+  if (argc != 2 || opt_class == NULL) {
+    fprintf(stderr, "aapi import-model: need FILE.ckpt and --class NAME\n");
+    return 2;
+  }
+  const AapiClassInfo *info = aapi_config_find_class(config, opt_class);
+  if (info == NULL) {
+    g_set_error(&error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND,
+                "unknown class '%s' (not in the label config)", opt_class);
+    return cli_fail("import-model", error);
+  }
+  if (!import_into(info, argv[1], &path, &error))
+    return cli_fail("import-model", error);
+  printf("%s\n", path);
+  return 0;
+}
+
+static char *opt_model, *opt_input, *opt_shape, *opt_output;
+
+static const GOptionEntry eval_entries[] = {
+  { "model", 0, 0, G_OPTION_ARG_FILENAME, &opt_model,
+    "Native model file or PyTorch Lightning checkpoint", "FILE" },
+  { "input", 0, 0, G_OPTION_ARG_FILENAME, &opt_input,
+    "Raw little-endian float32 input, NCHW", "IN.bin" },
+  { "shape", 0, 0, G_OPTION_ARG_STRING, &opt_shape,
+    "Input shape", "N,C,H,W" },
+  { "output", 0, 0, G_OPTION_ARG_FILENAME, &opt_output,
+    "Where to write the logits (float32, NCHW)", "OUT.bin" },
+  { NULL }
+};
+
+/* "N,C,H,W": four positive integers. */
+static bool parse_shape(const char *text, int dims[4], GError **error)
+{
+  g_auto(GStrv) parts = g_strsplit(text, ",", -1);
+  static const gint64 max[4] = { 4096, 4096, 65536, 65536 };
+
+  if (g_strv_length(parts) != 4) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "--shape needs N,C,H,W, got '%s'", text);
+    return false;
+  }
+  for (int i = 0; i < 4; i++) {
+    gint64 value;
+    if (!aapi_parse_int64(parts[i], 1, max[i], &value, error)) {
+      aapi_error_prefix(error, "--shape %s: ", text);
+      return false;
+    }
+    dims[i] = (int) value;
+  }
+  return true;
+}
+
+static float *read_input(const char *path, const int dims[4],
+                         GError **error)
+{
+  guint64 want = (guint64) dims[0] * dims[1] * dims[2] * dims[3] * 4;
+  g_autoptr(GError) local = NULL;
+  g_autofree char *data = NULL;
+  gsize len = 0;
+
+  if (want > NN_EVAL_MAX_BYTES) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_TOO_LARGE,
+                "input of %" G_GUINT64_FORMAT " bytes is over the limit",
+                want);
+    return NULL;
+  }
+  if (!g_file_get_contents(path, &data, &len, &local)) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND, "%s",
+                local->message);
+    return NULL;
+  }
+  if (len != want) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "%s has %" G_GSIZE_FORMAT " bytes; shape %d,%d,%d,%d of "
+                "float32 needs %" G_GUINT64_FORMAT, path, len, dims[0],
+                dims[1], dims[2], dims[3], want);
+    return NULL;
+  }
+  return (float *) g_steal_pointer(&data);
+}
+
+static bool write_output(const char *path, const float *data, gsize n,
+                         GError **error)
+{
+  g_autoptr(GError) local = NULL;
+
+  if (!g_file_set_contents_full(path, (const char *) data, n * 4,
+                                G_FILE_SET_CONTENTS_CONSISTENT, 0644,
+                                &local)) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO, "%s", local->message);
+    return false;
+  }
+  return true;
+}
+
+static bool eval(int dims[4], GError **error)
+{
+  int oh, ow;
+  g_autoptr(NnModel) model = nn_model_load_any(opt_model, error);
+  if (model == NULL)
+    return false;
+  const NnHparams *h = nn_model_get_hparams(model);
+
+  if (dims[1] != h->in_channels) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "the model takes %d input channels, --shape gives %d",
+                h->in_channels, dims[1]);
+    return false;
+  }
+  if (!nn_output_size(h, dims[2], dims[3], &oh, &ow, error))
+    return false;
+  g_autofree float *input = read_input(opt_input, dims, error);
+  gsize n_out = (gsize) dims[0] * h->n_classes * oh * ow;
+  g_autofree float *logits = input ? g_try_new(float, n_out) : NULL;
+  if (input == NULL)
+    return false;
+  g_autoptr(NnRunner) runner = nn_runner_new(model, error);
+  if (logits == NULL || runner == NULL ||
+      !nn_runner_forward(runner, input, dims[0], dims[2], dims[3], logits,
+                         error) ||
+      !write_output(opt_output, logits, n_out, error))
+    return false;
+  printf("%d,%d,%d,%d\n", dims[0], h->n_classes, oh, ow);
+  return true;
 }
 
 int cli_nn_eval(int argc, char **argv)
 {
-  fprintf(stderr, "aapi: cli_nn_eval is not built yet\n");
-  return 1;
+  g_autoptr(GError) error = NULL;
+  int status, dims[4];
+  g_autoptr(AapiConfig) config = cli_parse(
+      "nn-eval", NULL,
+      "Runs a model in eval mode on raw little-endian float32 NCHW input\n"
+      "and writes the logits the same way; prints the output shape.",
+      eval_entries, &argc, &argv, &status);
+
+  if (config == NULL)
+    return status;
+  if (argc > 1 || !opt_model || !opt_input || !opt_shape || !opt_output) {
+    fprintf(stderr, "aapi nn-eval: need --model, --input, --shape and "
+                    "--output\n");
+    return 2;
+  }
+  if (!parse_shape(opt_shape, dims, &error))
+    return cli_fail("nn-eval", error);
+  if (!eval(dims, &error))
+    return cli_fail("nn-eval", error);
+  return 0;
 }
 
 int cli_nn_train_step(int argc, char **argv)

@@ -10,7 +10,9 @@
 
 #include "common/aapi-error.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
+#include <stdio.h>
 #include <string.h>
 
 #define WEIGHTS_MAGIC "AAPIUNET"
@@ -300,4 +302,21 @@ NnModel *nn_model_load(const char *path, GError **error)
   if (model != NULL && G_BYTE_ORDER != G_LITTLE_ENDIAN)
     swap_model(model);
   return model;
+}
+
+NnModel *nn_model_load_any(const char *path, GError **error)
+{
+  char head[8] = { 0 };
+  FILE *file = g_fopen(path, "rb");
+
+  if (file == NULL) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND,
+                "cannot open model %s: %s", path, g_strerror(errno));
+    return NULL;
+  }
+  size_t got = fread(head, 1, sizeof head, file);
+  fclose(file);
+  if (got == sizeof head && memcmp(head, WEIGHTS_MAGIC, 8) == 0)
+    return nn_model_load(path, error);
+  return nn_ckpt_import(path, error);
 }

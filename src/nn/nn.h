@@ -62,6 +62,11 @@ void nn_model_init_random(NnModel *model, guint64 seed);
 /* aapi's native weight file (documented in nn/README.md). */
 NnModel *nn_model_load(const char *path, GError **error);
 bool nn_model_save(const NnModel *model, const char *path, GError **error);
+/* Either kind of model file, told apart by its first bytes: a native
+ * weight file or a PyTorch Lightning checkpoint. */
+NnModel *nn_model_load_any(const char *path, GError **error);
+/* The file name extension of native weight files. */
+#define NN_MODEL_EXT ".aapimodel"
 
 /* Reads a PyTorch Lightning checkpoint (zip + pickle): the state_dict and
  * the hyper_parameters.  Pickled objects it does not know are skipped,
