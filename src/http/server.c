@@ -94,9 +94,11 @@ static enum MHD_Result send_response(struct MHD_Connection *connection,
   MHD_destroy_response(mhd);
   state->answered = true;
 
+  /* The decoded path is client text: escaped, it cannot forge lines. */
   double ms = (double) (g_get_monotonic_time() - state->start_us) / 1000.0;
+  g_autofree char *shown = g_strescape(url, NULL);
   g_message("%s %s %u %" G_GSIZE_FORMAT " bytes %.1f ms id=%s", method,
-            url, status, size, ms, state->request_id);
+            shown, status, size, ms, state->request_id);
   return result;
 }
 
@@ -258,6 +260,13 @@ static enum MHD_Result answer(HttpServer *server,
   return result;
 }
 
+/* The configured limit, kept below what a GByteArray can hold. */
+static guint64 body_limit(HttpServer *server)
+{
+  return MIN(server->context->config->max_body_bytes,
+             (guint64) G_MAXUINT32 - 1);
+}
+
 static enum MHD_Result refuse_too_large(struct MHD_Connection *connection,
                                         RequestState *state,
                                         const char *method, const char *url,
@@ -314,7 +323,7 @@ static enum MHD_Result request_begin(HttpServer *server,
                                      void **con_cls)
 {
   RequestState *state = g_new0(RequestState, 1);
-  guint64 limit = server->context->config->max_body_bytes;
+  guint64 limit = body_limit(server);
   const char *length = MHD_lookup_connection_value(connection,
       MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
   gint64 declared = 0;
@@ -346,7 +355,7 @@ static enum MHD_Result access_handler(void *cls,
 {
   HttpServer *server = cls;
   RequestState *state = *con_cls;
-  guint64 limit = server->context->config->max_body_bytes;
+  guint64 limit = body_limit(server);
 
   if (state == NULL)
     return request_begin(server, connection, url, method, con_cls);
