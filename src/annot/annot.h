@@ -32,11 +32,16 @@ typedef struct {
   AnnotType type;
   char *group;         /* PartOfGroup; "None" in ASAP when ungrouped */
   char *color;         /* "#rrggbb" as written */
-  GArray *coords;      /* AnnotPoint: the outer ring / the points */
+  /* AnnotPoint: the outer ring / the points.  Rings are kept open, as in
+   * ASAP: the first vertex is not repeated at the end. */
+  GArray *coords;
   /* Interior rings (holes) and further parts of a multi-part shape, from
    * GeoJSON: GArray* of AnnotPoint each; NULL when none. */
   GPtrArray *holes;
-  GPtrArray *parts;    /* Annotation* sub-parts of a MultiPolygon, or NULL */
+  /* Annotation* sub-parts of a MultiPolygon after the first one (only
+   * coords and holes are used), or NULL.  Non-NULL but empty marks a
+   * MultiPolygon of one polygon. */
+  GPtrArray *parts;
   /* Attributes not listed above, kept for a faithful write: GHashTable of
    * char* -> char*, or NULL. */
   GHashTable *extra;
@@ -47,6 +52,9 @@ typedef struct {
   char *group;         /* PartOfGroup of the group: the hierarchy */
   char *color;
   GHashTable *extra;   /* other attributes, or NULL */
+  /* The content of the group's <Attributes> element as well-formed XML
+   * (serialised by the reader), or NULL when it is empty. */
+  char *attributes_xml;
 } AnnotGroup;
 
 typedef struct {
@@ -69,7 +77,25 @@ void annotation_free(Annotation *annotation);
 Annotation *annotation_copy(const Annotation *annotation);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Annotation, annotation_free)
 
+AnnotGroup *annot_group_new(const char *name, const char *group,
+                            const char *color);
+void annot_group_free(AnnotGroup *group);
+AnnotGroup *annot_group_copy(const AnnotGroup *group);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(AnnotGroup, annot_group_free)
+
+/* The ASAP name of a type ("Polygon" ...) and the type of a name (case
+ * does not matter; ANNOT_OTHER when unknown). */
 const char *annot_type_name(AnnotType type);
+AnnotType annot_type_from_name(const char *name);
+
+/* Number of vertices of an annotation: outer ring, holes and parts. */
+gsize annotation_n_vertices(const Annotation *annotation);
+
+/* Limits of the readers: nesting depth, vertices per document, bytes per
+ * attribute value or JSON string. */
+#define ANNOT_MAX_DEPTH 64
+#define ANNOT_MAX_VERTICES 10000000
+#define ANNOT_MAX_ATTRIBUTE 65536
 
 typedef enum {
   ANNOT_FORMAT_UNKNOWN,

@@ -1,0 +1,151 @@
+/*
+ * bench-merge.c: times the in-process merge of a POST, step by step:
+ * read the stored ASAP file, read the posted one, merge them in a box,
+ * write the result.  Prints one JSON line of milliseconds per step
+ * (median and 99th percentile over the runs) for run.sh.
+ *
+ *   bench-merge OLD.xml POSTED.xml X Y WIDTH HEIGHT [RUNS]
+ */
+#include "annot/annot.h"
+#include "common/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct {
+  GArray *read_old, *read_posted, *merge, *write, *total;
+} Timings;
+
+static double elapsed_ms(gint64 start)
+{
+  return (double) (g_get_monotonic_time() - start) / 1000.0;
+}
+
+static gint compare_doubles(gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return x < y ? -1 : x > y;
+}
+
+static double percentile(GArray *values, double p)
+{
+  g_array_sort(values, compare_doubles);
+  guint i = (guint) (p * (values->len - 1) + 0.5);
+  return g_array_index(values, double, i);
+}
+
+/* One POST's worth of work; returns false on a read or merge error. */
+static bool run_once(GBytes *old_bytes, GBytes *posted_bytes,
+                     const AnnotBox *box, Timings *t, gsize *n_out)
+{
+  g_autoptr(GError) error = NULL;
+  gsize old_len, posted_len;
+  const char *old_data = g_bytes_get_data(old_bytes, &old_len);
+  const char *posted_data = g_bytes_get_data(posted_bytes, &posted_len);
+  gint64 start = g_get_monotonic_time(), step = start;
+
+  g_autoptr(AnnotSet) old = annot_read_asap(old_data, old_len, &error);
+  double ms = elapsed_ms(step);
+  g_array_append_val(t->read_old, ms);
+  step = g_get_monotonic_time();
+  g_autoptr(AnnotSet) posted = old ? annot_read_any(posted_data,
+                                                    posted_len, &error)
+                                   : NULL;
+  ms = elapsed_ms(step);
+  g_array_append_val(t->read_posted, ms);
+  if (posted == NULL) {
+    fprintf(stderr, "bench-merge: %s\n", error->message);
+    return false;
+  }
+
+  step = g_get_monotonic_time();
+  g_autoptr(AnnotSet) merged = annot_merge_region(old, posted, box, &error);
+  ms = elapsed_ms(step);
+  g_array_append_val(t->merge, ms);
+  if (merged == NULL) {
+    fprintf(stderr, "bench-merge: %s\n", error->message);
+    return false;
+  }
+
+  step = g_get_monotonic_time();
+  g_autoptr(GString) text = annot_write_asap(merged);
+  ms = elapsed_ms(step);
+  g_array_append_val(t->write, ms);
+  ms = elapsed_ms(start);
+  g_array_append_val(t->total, ms);
+  *n_out = merged->annotations->len;
+  return true;
+}
+
+static void print_step(const char *name, GArray *values, bool last)
+{
+  double p50 = percentile(values, 0.5), p99 = percentile(values, 0.99);
+  printf("\"%s\": {\"p50_ms\": %.3f, \"p99_ms\": %.3f}%s", name, p50, p99,
+         last ? "" : ", ");
+}
+
+static bool parse_args(char **argv, int argc, AnnotBox *box, gint64 *runs)
+{
+  double *fields[] = { &box->x, &box->y, &box->width, &box->height };
+  g_autoptr(GError) error = NULL;
+
+  for (int i = 0; i < 4; i++)
+    if (!aapi_parse_double(argv[3 + i], -1e9, 1e9, fields[i], &error)) {
+      fprintf(stderr, "bench-merge: %s\n", error->message);
+      return false;
+    }
+  if (argc > 7 && !aapi_parse_int64(argv[7], 1, 100000, runs, &error)) {
+    fprintf(stderr, "bench-merge: runs: %s\n", error->message);
+    return false;
+  }
+  return true;
+}
+
+int main(int argc, char **argv)
+{
+  AnnotBox box;
+  gint64 runs = 30;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *old_text = NULL, *posted_text = NULL;
+  gsize old_len, posted_len;
+
+  if (argc < 7) {
+    fprintf(stderr, "usage: bench-merge OLD POSTED X Y WIDTH HEIGHT "
+                    "[RUNS]\n");
+    return 2;
+  }
+  if (!parse_args(argv, argc, &box, &runs))
+    return 2;
+  if (!g_file_get_contents(argv[1], &old_text, &old_len, &error) ||
+      !g_file_get_contents(argv[2], &posted_text, &posted_len, &error)) {
+    fprintf(stderr, "bench-merge: %s\n", error->message);
+    return 1;
+  }
+  g_autoptr(GBytes) old_bytes = g_bytes_new_take(
+      g_steal_pointer(&old_text), old_len);
+  g_autoptr(GBytes) posted_bytes = g_bytes_new_take(
+      g_steal_pointer(&posted_text), posted_len);
+
+  Timings t;
+  GArray **all[] = { &t.read_old, &t.read_posted, &t.merge, &t.write,
+                     &t.total };
+  for (guint i = 0; i < G_N_ELEMENTS(all); i++)
+    *all[i] = g_array_new(FALSE, FALSE, sizeof(double));
+
+  gsize n_out = 0;
+  for (gint64 i = 0; i < runs; i++)
+    if (!run_once(old_bytes, posted_bytes, &box, &t, &n_out))
+      return 1;
+
+  printf("{\"runs\": %" G_GINT64_FORMAT ", \"annotations_out\": %"
+         G_GSIZE_FORMAT ", ", runs, n_out);
+  print_step("read_old", t.read_old, false);
+  print_step("read_posted", t.read_posted, false);
+  print_step("merge", t.merge, false);
+  print_step("write", t.write, false);
+  print_step("total", t.total, true);
+  printf("}\n");
+  for (guint i = 0; i < G_N_ELEMENTS(all); i++)
+    g_array_unref(*all[i]);
+  return 0;
+}

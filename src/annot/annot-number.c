@@ -1,0 +1,134 @@
+/* annot-number.c: coordinate text in and out, exact both ways. */
+#include "annot/annot-private.h"
+#include "common/aapi-error.h"
+#include "common/config.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Coordinates are level-0 pixels; anything beyond this is not a slide. */
+#define COORDINATE_LIMIT 1e12
+
+/* Powers of ten that are exact doubles. */
+static const double exact_powers[] = {
+  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
+  1e13, 1e14, 1e15,
+};
+
+/* Plain decimals of at most 15 digits ("12849.0", "-60368.8008"): the
+ * digits form an exact integer and the power of ten is exact, so one
+ * division gives the correctly rounded value, the same as strtod.  Reading
+ * big files spends most of its time in strtod otherwise.  Returns false
+ * for anything else, which then takes the general path. */
+static bool parse_plain_decimal(const char *text, double *out)
+{
+  const char *p = text;
+  guint64 mantissa = 0;
+  int digits = 0, fraction = -1;
+
+  if (*p == '-')
+    p++;
+  for (; *p; p++) {
+    if (*p == '.' && fraction < 0) {
+      fraction = 0;
+      continue;
+    }
+    if (*p < '0' || *p > '9' || ++digits > 15)
+      return false;
+    mantissa = mantissa * 10 + (guint64) (*p - '0');
+    if (fraction >= 0)
+      fraction++;
+  }
+  if (digits == 0 || fraction == 0)
+    return false;
+
+  double value = (double) mantissa / exact_powers[MAX(fraction, 0)];
+  *out = text[0] == '-' ? -value : value;
+  return fabs(*out) <= COORDINATE_LIMIT;
+}
+
+bool annot_parse_coordinate(const char *text, double *out, GError **error)
+{
+  if (parse_plain_decimal(text, out))
+    return true;
+
+  const char *comma = strchr(text, ',');
+  char buffer[72];
+
+  /* A lone comma and no dot is a decimal comma from a foreign locale. */
+  if (comma && strchr(text, '.') == NULL && strchr(comma + 1, ',') == NULL &&
+      strlen(text) < sizeof(buffer)) {
+    g_strlcpy(buffer, text, sizeof(buffer));
+    buffer[comma - text] = '.';
+    text = buffer;
+  }
+
+  g_autoptr(GError) local = NULL;
+  if (!aapi_parse_double(text, -COORDINATE_LIMIT, COORDINATE_LIMIT, out,
+                         &local)) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_UNPROCESSABLE,
+                "bad coordinate: %s", local->message);
+    return false;
+  }
+  return true;
+}
+
+/* Writes an integer of at most 15 digits; printf is the slow part of
+ * writing big files, and integral pixel coordinates are the common case. */
+static void append_integer(GString *out, gint64 value)
+{
+  char digits[24];
+  int n = 0;
+  guint64 magnitude = value < 0 ? (guint64) -value : (guint64) value;
+
+  do {
+    digits[n++] = (char) ('0' + magnitude % 10);
+    magnitude /= 10;
+  } while (magnitude > 0);
+  if (value < 0)
+    g_string_append_c(out, '-');
+  while (n > 0)
+    g_string_append_c(out, digits[--n]);
+}
+
+void annot_append_number(GString *out, double value)
+{
+  /* Integral values below 2^53 are exact as integers. */
+  if (value == floor(value) && fabs(value) < 1e15) {
+    append_integer(out, (gint64) value);
+    return;
+  }
+
+  /* The shortest of 15, 16 and 17 significant digits that reads back. */
+  char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+  static const char *const formats[] = { "%.15g", "%.16g", "%.17g" };
+  for (guint i = 0; i < G_N_ELEMENTS(formats); i++) {
+    g_ascii_formatd(buffer, sizeof(buffer), formats[i], value);
+    if (g_ascii_strtod(buffer, NULL) == value)
+      break;
+  }
+  g_string_append(out, buffer);
+}
+
+/* g_markup_escape_text writes control characters as references that XML
+ * 1.0 forbids, so the writers escape with this instead. */
+void annot_append_escaped(GString *out, const char *text)
+{
+  for (const char *p = text; *p; p++) {
+    switch (*p) {
+    case '&': g_string_append(out, "&amp;"); break;
+    case '<': g_string_append(out, "&lt;"); break;
+    case '>': g_string_append(out, "&gt;"); break;
+    case '"': g_string_append(out, "&quot;"); break;
+    case '\'': g_string_append(out, "&apos;"); break;
+    case '\t': g_string_append(out, "&#9;"); break;
+    case '\n': g_string_append(out, "&#10;"); break;
+    case '\r': g_string_append(out, "&#13;"); break;
+    default:
+      /* Other control characters cannot appear in XML 1.0 at all. */
+      if ((guchar) *p >= 0x20)
+        g_string_append_c(out, *p);
+      break;
+    }
+  }
+}
