@@ -87,3 +87,29 @@ void test_store_add(const char *name, void (*func)(gconstpointer))
     g_test_add_data_func(path, GINT_TO_POINTER(b), func);
   }
 }
+
+char *test_asap_squares(const char *prefix, const double *xs, guint n,
+                        double y, double size)
+{
+  GString *xml = g_string_new(
+      "<?xml version=\"1.0\"?>\n<ASAP_Annotations><Annotations>\n");
+
+  for (guint i = 0; i < n; i++) {
+    double x0 = xs[i], x1 = xs[i] + size, y1 = y + size;
+    g_string_append_printf(
+        xml,
+        "<Annotation Name=\"%s_%u\" Type=\"Polygon\" "
+        "PartOfGroup=\"Glomerulus\" Color=\"#4dd156\"><Coordinates>"
+        "<Coordinate Order=\"0\" X=\"%g\" Y=\"%g\"/>"
+        "<Coordinate Order=\"1\" X=\"%g\" Y=\"%g\"/>"
+        "<Coordinate Order=\"2\" X=\"%g\" Y=\"%g\"/>"
+        "<Coordinate Order=\"3\" X=\"%g\" Y=\"%g\"/>"
+        "</Coordinates></Annotation>\n",
+        prefix, i, x0, y, x1, y, x1, y1, x0, y1);
+  }
+  g_string_append(xml,
+                  "</Annotations><AnnotationGroups><Group Name=\"Glomerulus\" "
+                  "PartOfGroup=\"None\" Color=\"#4dd156\"><Attributes/>"
+                  "</Group></AnnotationGroups></ASAP_Annotations>\n");
+  return g_string_free(xml, FALSE);
+}

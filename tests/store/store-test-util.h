@@ -29,3 +29,8 @@ void test_store_raw_sql(const char *url, const char *const *statements);
 /* Adds the test cases of one function for both backends as
  * /store/<backend>/<name>. */
 void test_store_add(const char *name, void (*func)(gconstpointer));
+
+/* An ASAP document with one square annotation per entry of xs (each
+ * size x size at (xs[i], y)), named <prefix>_<i>. */
+char *test_asap_squares(const char *prefix, const double *xs, guint n,
+                        double y, double size);
