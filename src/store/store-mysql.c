@@ -212,7 +212,8 @@ static StoreConn *mysql_connect(AapiStore *store, GError **error)
 
 static bool is_lost(unsigned int code)
 {
-  return code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST;
+  return code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST ||
+         code == ER_CONNECTION_KILLED;
 }
 
 /* --- statements --- */

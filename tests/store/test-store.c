@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <mysql.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -525,6 +526,56 @@ static void test_write_chain(gconstpointer data)
   }
 }
 
+/* Ends every server session on the store's database, as a server restart
+ * or wait_timeout would. */
+static void kill_sessions(const char *url)
+{
+  g_autoptr(GUri) uri = g_uri_parse(url, G_URI_FLAGS_HAS_PASSWORD, NULL);
+  MYSQL *mysql = mysql_init(NULL);
+
+  g_assert_nonnull(mysql_real_connect(mysql, g_uri_get_host(uri),
+                                      g_uri_get_user(uri),
+                                      g_uri_get_password(uri), NULL,
+                                      g_uri_get_port(uri), NULL, 0));
+  g_autofree char *sql = g_strdup_printf(
+      "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '%s' "
+      "AND ID <> CONNECTION_ID()", g_uri_get_path(uri) + 1);
+  g_assert_cmpint(mysql_query(mysql, sql), ==, 0);
+  MYSQL_RES *result = mysql_store_result(mysql);
+  g_autoptr(GPtrArray) kills = g_ptr_array_new_with_free_func(g_free);
+  MYSQL_ROW row;
+  while ((row = mysql_fetch_row(result)))
+    g_ptr_array_add(kills, g_strdup_printf("KILL %s", row[0]));
+  mysql_free_result(result);
+  g_assert_cmpuint(kills->len, >, 0);
+  for (guint i = 0; i < kills->len; i++)
+    g_assert_cmpint(mysql_query(mysql, kills->pdata[i]), ==, 0);
+  mysql_close(mysql);
+}
+
+/* Lost sessions are opened again and the statement retried. */
+static void test_reconnect(void)
+{
+  g_autofree char *url = test_store_url(TEST_MYSQL, "reconnect");
+  g_autoptr(GError) error = NULL;
+
+  if (url == NULL)
+    return;
+  g_autoptr(AapiStore) store = test_store_open(url);
+  put_slide(store, "s", "s");
+  add_version(store, "s", "/v1", 1);
+
+  kill_sessions(url);
+  g_autoptr(GPtrArray) slides = store_slide_list(store, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(slides->len, ==, 1);
+
+  kill_sessions(url);
+  add_version(store, "s", "/v2", 2);
+  g_autoptr(StoreVersion) latest = store_version_latest(store, "s", &error);
+  g_assert_cmpstr(latest->path_after, ==, "/v2");
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -540,5 +591,6 @@ int main(int argc, char **argv)
   test_store_add("named-lock", test_named_lock);
   test_store_add("old-database", test_old_database);
   test_store_add("write-chain", test_write_chain);
+  g_test_add_func("/store/mysql/reconnect", test_reconnect);
   return g_test_run();
 }
