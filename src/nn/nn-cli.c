@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Raw input over this size is refused rather than read. */
@@ -100,6 +101,7 @@ int cli_import_model(int argc, char **argv)
 }
 
 static char *opt_model, *opt_input, *opt_shape, *opt_output;
+static int opt_repeat = 1;
 
 static const GOptionEntry eval_entries[] = {
   { "model", 0, 0, G_OPTION_ARG_FILENAME, &opt_model,
@@ -110,6 +112,8 @@ static const GOptionEntry eval_entries[] = {
     "Input shape", "N,C,H,W" },
   { "output", 0, 0, G_OPTION_ARG_FILENAME, &opt_output,
     "Where to write the logits (float32, NCHW)", "OUT.bin" },
+  { "repeat", 0, 0, G_OPTION_ARG_INT, &opt_repeat,
+    "Run the forward N times and print the times (for benchmarks)", "N" },
   { NULL }
 };
 
@@ -178,6 +182,36 @@ static bool write_output(const char *path, const float *data, gsize n,
   return true;
 }
 
+static int compare_doubles(gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return (x > y) - (x < y);
+}
+
+/* Runs the forward opt_repeat times; the times go to stderr. */
+static bool timed_forward(NnRunner *runner, const float *input,
+                          const int dims[4], float *logits, GError **error)
+{
+  int runs = CLAMP(opt_repeat, 1, 1000);
+  g_autofree double *ms = g_new(double, runs);
+
+  for (int i = 0; i < runs; i++) {
+    gint64 start = g_get_monotonic_time();
+    if (!nn_runner_forward(runner, input, dims[0], dims[2], dims[3],
+                           logits, error))
+      return false;
+    ms[i] = (g_get_monotonic_time() - start) / 1e3;
+  }
+  if (runs == 1)
+    return true;
+  /* The first run builds the plan; the rest show the steady state. */
+  qsort(ms + 1, runs - 1, sizeof *ms, compare_doubles);
+  fprintf(stderr, "forward ms: first %.2f, min %.2f, median %.2f\n",
+          ms[0], ms[1], ms[1 + (runs - 1) / 2]);
+  return true;
+}
+
 static bool eval(int dims[4], GError **error)
 {
   int oh, ow;
@@ -201,8 +235,7 @@ static bool eval(int dims[4], GError **error)
     return false;
   g_autoptr(NnRunner) runner = nn_runner_new(model, error);
   if (logits == NULL || runner == NULL ||
-      !nn_runner_forward(runner, input, dims[0], dims[2], dims[3], logits,
-                         error) ||
+      !timed_forward(runner, input, dims, logits, error) ||
       !write_output(opt_output, logits, n_out, error))
     return false;
   printf("%d,%d,%d,%d\n", dims[0], h->n_classes, oh, ow);

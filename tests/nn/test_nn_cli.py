@@ -1,0 +1,164 @@
+"""The network's commands through the real binary: import-model, nn-eval.
+
+Standard library only; torch (Debian's python3-torch) is used where a
+checkpoint must be made and the tests needing it skip without it.
+"""
+import array
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+from aapi_server import run_aapi, shared_path
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURE = "fixtures/unet/unet_d3_wf3_bn_upconv"
+
+
+def read_floats(path):
+    values = array.array("f")
+    with open(path, "rb") as f:
+        values.frombytes(f.read())
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values
+
+
+def max_diff(a, b):
+    assert len(a) == len(b), (len(a), len(b))
+    return max(abs(x - y) for x, y in zip(a, b))
+
+
+class Payload:
+    """Runs a shell command when unpickled: must never happen."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+class NnCliTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="aapi-nn-cli-")
+        self.models = os.path.join(self.tmp, "model")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def eval(self, model, inp, shape, check=True):
+        out = os.path.join(self.tmp, "out.bin")
+        result = run_aapi(["nn-eval", "--model", model, "--input", inp,
+                           "--shape", shape, "--output", out], check=check)
+        return result, out
+
+    def test_eval_checkpoint_and_imported(self):
+        case = shared_path(FIXTURE)
+        ckpt = os.path.join(case, "model.ckpt")
+        inp = os.path.join(case, "input.bin")
+        expect = read_floats(os.path.join(case, "eval_logits.bin"))
+
+        result, out = self.eval(ckpt, inp, "2,3,64,64")
+        self.assertEqual(result.stdout.strip(), "2,2,64,64")
+        self.assertLessEqual(max_diff(read_floats(out), expect), 1e-4)
+
+        result = run_aapi(["import-model", ckpt, "--class", "Glomerulus",
+                           "--model-dir", self.models])
+        folder = os.path.join(self.models, "Glomerulus")
+        names = os.listdir(folder)
+        self.assertEqual(len(names), 1)
+        self.assertTrue(names[0].endswith(".aapimodel"), names)
+        native = os.path.join(folder, names[0])
+        self.assertIn(native, result.stdout)
+
+        _, out = self.eval(native, inp, "2,3,64,64")
+        self.assertLessEqual(max_diff(read_floats(out), expect), 1e-4)
+
+        # A second import sorts after the first: it is the newest.
+        run_aapi(["import-model", ckpt, "--class", "Glomerulus",
+                  "--model-dir", self.models])
+        second = sorted(os.listdir(folder))
+        self.assertEqual(len(second), 2)
+        self.assertEqual(second[0], names[0])
+
+    def test_import_errors(self):
+        case = shared_path(FIXTURE)
+        ckpt = os.path.join(case, "model.ckpt")
+        result = run_aapi(["import-model", ckpt, "--class", "NoSuchClass",
+                           "--model-dir", self.models], check=False)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("unknown class", result.stderr)
+
+        bogus = os.path.join(self.tmp, "bogus.ckpt")
+        with open(bogus, "wb") as f:
+            f.write(b"\x00" * 100)
+        result = run_aapi(["import-model", bogus, "--class", "Glomerulus",
+                           "--model-dir", self.models], check=False)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("not a checkpoint", result.stderr)
+        self.assertFalse(os.path.exists(self.models))
+
+        result = run_aapi(["import-model", "--class", "Glomerulus"],
+                          check=False)
+        self.assertEqual(result.returncode, 2)
+
+    def test_eval_shape_errors(self):
+        case = shared_path(FIXTURE)
+        ckpt = os.path.join(case, "model.ckpt")
+        inp = os.path.join(case, "input.bin")
+        for shape, text in [("2,3,64,65", "bytes"),
+                            ("2,4,64,64", "input channels"),
+                            ("2,3,64", "N,C,H,W"),
+                            ("2,3,-64,64", "-64"),
+                            ("1,3,2,2", "does not fit")]:
+            result, _ = self.eval(ckpt, inp, shape, check=False)
+            self.assertEqual(result.returncode, 1, shape)
+            self.assertIn(text, result.stderr, shape)
+
+    def torch_or_skip(self):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            self.skipTest("torch is not installed (python3-torch)")
+        sys.path.insert(0, HERE)
+        import make_unet_case
+        return make_unet_case
+
+    def test_unknown_objects_skipped_not_run(self):
+        cases = self.torch_or_skip()
+        import torch
+        marker = os.path.join(self.tmp, "pwned")
+        model = cases.UNet(in_channels=3, n_classes=2, depth=2, wf=2,
+                           padding=True, batch_norm=True)
+        hp = dict(in_channels=3, n_classes=2, depth=2, wf=2, padding=True,
+                  batch_norm=True, up_mode="upconv",
+                  callback=Payload(marker))
+        ckpt = os.path.join(self.tmp, "payload.ckpt")
+        torch.save({"state_dict": model.state_dict(),
+                    "hyper_parameters": hp, "extra": Payload(marker)}, ckpt)
+        run_aapi(["import-model", ckpt, "--class", "Artery",
+                  "--model-dir", self.models])
+        self.assertFalse(os.path.exists(marker))
+        self.assertEqual(len(os.listdir(os.path.join(self.models,
+                                                     "Artery"))), 1)
+
+    def test_shape_mismatch_refused(self):
+        cases = self.torch_or_skip()
+        import torch
+        model = cases.UNet(in_channels=3, n_classes=2, depth=2, wf=2,
+                           padding=True)
+        hp = dict(in_channels=3, n_classes=2, depth=2, wf=3, padding=True,
+                  batch_norm=False, up_mode="upconv")
+        ckpt = os.path.join(self.tmp, "mismatch.ckpt")
+        torch.save({"state_dict": model.state_dict(),
+                    "hyper_parameters": hp}, ckpt)
+        result = run_aapi(["import-model", ckpt, "--class", "Artery",
+                           "--model-dir", self.models], check=False)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("hyper-parameters imply", result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
