@@ -35,8 +35,9 @@ static const StoreTable mysql_tables[] = {
     " region_x INT, region_y INT, region_height INT, region_width INT,"
     " PRIMARY KEY (slide_ID, annotation_path_after),"
     " FOREIGN KEY (slide_ID) REFERENCES Slides (slide_ID))" },
-  /* aapi's tables take the database's character set, as the old ones did,
-   * so that joins between them compare like with like. */
+  /* aapi's tables; store.c appends the old tables' character set and
+   * collation, so that joins between them compare like with like.  The
+   * named lock needs no table here: it is the server's GET_LOCK. */
   { "aapi_schema_version",
     "CREATE TABLE IF NOT EXISTS aapi_schema_version ("
     " version INT NOT NULL PRIMARY KEY,"
@@ -72,13 +73,6 @@ static const StoreTable mysql_tables[] = {
     "CREATE TABLE IF NOT EXISTS aapi_meta ("
     " meta_key VARCHAR(191) NOT NULL PRIMARY KEY,"
     " meta_value TEXT NULL) ENGINE=InnoDB" },
-  { "aapi_locks",
-    "CREATE TABLE IF NOT EXISTS aapi_locks ("
-    " lock_name VARCHAR(191) NOT NULL PRIMARY KEY,"
-    " owner_host VARCHAR(255) NOT NULL,"
-    " owner_pid BIGINT NOT NULL,"
-    " owner_token VARCHAR(64) NOT NULL,"
-    " acquired_time BIGINT NOT NULL) ENGINE=InnoDB" },
   { NULL, NULL }
 };
 
@@ -570,6 +564,42 @@ static void mysql_close_store(AapiStore *store)
   store->backend_data = NULL;
 }
 
+/* --- aapi's tables beside the old ones --- */
+
+static bool is_charset_name(const char *name)
+{
+  if (name == NULL || *name == '\0')
+    return false;
+  for (const char *c = name; *c; c++)
+    if (!g_ascii_isalnum(*c) && *c != '_')
+      return false;
+  return true;
+}
+
+/* The character set and collation of the old Annotations.slide_ID, which
+ * aapi's tables take too: joins between columns of two collations of one
+ * character set fail ("illegal mix of collations"). */
+static char *mysql_table_options(StoreConn *conn, GError **error)
+{
+  g_autoptr(GPtrArray) rows = NULL;
+
+  if (!mysql_query_rows(conn,
+                        "SELECT CHARACTER_SET_NAME, COLLATION_NAME "
+                        "FROM information_schema.COLUMNS "
+                        "WHERE TABLE_SCHEMA = DATABASE() "
+                        "AND TABLE_NAME = 'Annotations' "
+                        "AND COLUMN_NAME = 'slide_ID'",
+                        NULL, 0, &rows, NULL, error))
+    return NULL;
+  GPtrArray *row = rows->len ? rows->pdata[0] : NULL;
+  if (row == NULL || !is_charset_name(row->pdata[0]) ||
+      !is_charset_name(row->pdata[1]))
+    return g_strdup("");
+  /* The names come from the server and are checked above. */
+  return g_strdup_printf(" DEFAULT CHARSET=%s COLLATE=%s",
+                         (char *) row->pdata[0], (char *) row->pdata[1]);
+}
+
 /* --- the named lock: GET_LOCK on a connection of its own --- */
 
 /* Lock names are server-wide and at most 64 characters: the database and
@@ -635,6 +665,7 @@ const StoreBackend store_mysql_backend = {
   .disconnect = mysql_disconnect,
   .exec = mysql_exec,
   .query = mysql_query_rows,
+  .table_options = mysql_table_options,
   .lock_try = mysql_lock_try,
   .lock_release = mysql_lock_release,
 };

@@ -71,6 +71,9 @@ typedef struct {
   bool (*query)(StoreConn *conn, const char *sql, const StoreParam *params,
                 guint n_params, GPtrArray **rows, gint64 *insert_id,
                 GError **error);
+  /* Text appended to the DDL of aapi's tables (NULL: none), so that they
+   * match the old tables they are joined with. */
+  char *(*table_options)(StoreConn *conn, GError **error);
   StoreLock *(*lock_try)(AapiStore *store, const char *name,
                          GError **error);
   void (*lock_release)(StoreLock *lock);

@@ -179,22 +179,54 @@ static bool exec_ddl(AapiStore *store, const char *sql, GError **error)
   return ok;
 }
 
-/* Creates each missing table; CREATE ... IF NOT EXISTS keeps a race with
- * another process opening the same database harmless. */
+/* The options aapi's tables are created with ("" when none). */
+static char *table_options(AapiStore *store, GError **error)
+{
+  if (store->backend->table_options == NULL)
+    return g_strdup("");
+  StoreConn *conn = store_conn_get(store, error);
+  if (conn == NULL)
+    return NULL;
+  char *options = store->backend->table_options(conn, error);
+  store_conn_put(store, conn);
+  return options;
+}
+
+static bool create_table(AapiStore *store, const StoreTable *t,
+                         const char *options, GError **error)
+{
+  g_autofree char *ddl = g_strconcat(t->ddl, options, NULL);
+
+  if (!exec_ddl(store, ddl, error)) {
+    aapi_error_prefix(error, "creating table %s: ", t->name);
+    return false;
+  }
+  g_ptr_array_insert(store->created, store->created->len - 1,
+                     g_strdup(t->name));
+  return true;
+}
+
+/* Creates each missing table, the old ones first; CREATE ... IF NOT
+ * EXISTS keeps a race with another process opening the same database
+ * harmless. */
 static bool create_tables(AapiStore *store, GError **error)
 {
+  g_autofree char *options = NULL;
+
   for (const StoreTable *t = store->backend->sql->tables; t->name; t++) {
     bool exists;
+    bool old = g_str_equal(t->name, "Slides") ||
+               g_str_equal(t->name, "Annotations");
     if (!table_exists(store, t->name, &exists, error))
       return false;
     if (exists)
       continue;
-    if (!exec_ddl(store, t->ddl, error)) {
-      aapi_error_prefix(error, "creating table %s: ", t->name);
+    /* aapi's tables follow the old ones, now present. */
+    if (!old && options == NULL &&
+        (options = table_options(store, error)) == NULL)
       return false;
-    }
-    g_ptr_array_insert(store->created, store->created->len - 1,
-                       g_strdup(t->name));
+    if (!create_table(store, t, old ? "" : options, error))
+      return false;
   }
   return true;
 }

@@ -576,6 +576,39 @@ static void test_reconnect(void)
   g_assert_cmpstr(latest->path_after, ==, "/v2");
 }
 
+/* Old tables in another collation than the database's default: aapi's
+ * tables follow the old ones, so that joins between them work. */
+static void test_old_collation(void)
+{
+  static const char *const ddl[] = {
+    "ALTER DATABASE CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+    "CREATE TABLE Slides (slide_ID VARCHAR(100) PRIMARY KEY, "
+    "slide_name VARCHAR(100), slide_path VARCHAR(300)) "
+    "CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+    "CREATE TABLE Annotations (slide_ID VARCHAR(100), "
+    "annotation_path_before VARCHAR(300) NULL, "
+    "annotation_path_after VARCHAR(300) NOT NULL, "
+    "updated_time DATETIME DEFAULT CURRENT_TIMESTAMP, "
+    "region_x INT, region_y INT, region_height INT, region_width INT, "
+    "PRIMARY KEY (slide_ID, annotation_path_after), "
+    "FOREIGN KEY (slide_ID) REFERENCES Slides(slide_ID)) "
+    "CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+    NULL
+  };
+  g_autofree char *url = test_store_url(TEST_MYSQL, "collation");
+  g_autoptr(GError) error = NULL;
+
+  if (url == NULL)
+    return;
+  test_store_raw_sql(url, ddl);
+  test_store_raw_sql(url, old_rows);
+  g_autoptr(AapiStore) store = test_store_open(url);
+  add_version(store, "abc", "new", 4);
+  g_autoptr(GPtrArray) list = store_version_list(store, "abc", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(list->len, ==, 4);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -592,5 +625,6 @@ int main(int argc, char **argv)
   test_store_add("old-database", test_old_database);
   test_store_add("write-chain", test_write_chain);
   g_test_add_func("/store/mysql/reconnect", test_reconnect);
+  g_test_add_func("/store/mysql/old-collation", test_old_collation);
   return g_test_run();
 }
