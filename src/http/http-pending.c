@@ -10,12 +10,5 @@
 const char *http_pending_missing(void)
 {
   /* Checked one by one: the addresses are only known at run time. */
-  CHECK(version_post);
-  CHECK(version_revert);
-  CHECK(version_load);
-  CHECK(version_read_latest_file);
-  CHECK(version_reconcile);
-  CHECK(annot_write_asap);
-  CHECK(annot_write_geojson);
   return NULL;
 }

@@ -16,15 +16,6 @@
 
 #include <stdbool.h>
 
-#pragma weak version_post
-#pragma weak version_post_result_clear
-#pragma weak version_revert
-#pragma weak version_load
-#pragma weak version_read_latest_file
-#pragma weak version_reconcile
-#pragma weak annot_set_free
-#pragma weak annot_write_asap
-#pragma weak annot_write_geojson
 #pragma weak infer_engine_new
 #pragma weak infer_engine_free
 #pragma weak infer_predict_region
