@@ -258,12 +258,11 @@ static void read_properties(GeojsonReader *reader, json_t *feature,
   json_t *properties = json_object_get(feature, "properties");
   json_t *classification = json_object_get(properties, "classification");
   const char *name = json_string_value(json_object_get(properties, "name"));
-  const char *id = json_string_value(json_object_get(feature, "id"));
   const char *group = json_string_value(
       json_object_get(classification, "name"));
 
-  /* The object's own name, else its id. */
-  annotation->name = g_strdup(name ? name : id);
+  /* Not the id: QuPath 0.2 puts the object type there. */
+  annotation->name = g_strdup(name);
   if (group) {
     g_autofree char *group_color = read_color(classification);
     annotation->group = g_strdup(group);
