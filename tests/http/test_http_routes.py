@@ -188,6 +188,14 @@ class RoutesTest(unittest.TestCase):
         latest = self.get(f"/annotation/{sid}").text()
         self.assertIn("from_qupath", latest)
 
+    def test_routing_prefers_specific_pattern(self):
+        # "/slides/{id}.dzi" must win over "/slides/{id}".
+        r = self.get(f"/api/v1/slides/{self.val_id}.dzi")
+        if r.status == 404 and b"no route" in r.body:
+            self.skipTest("tile routes are not built")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertIn(b"<Image", r.body)
+
     def test_unknown_route_and_method(self):
         self.assertEqual(self.get("/api/v1/nothing").status, 404)
         r = self.server.request("DELETE", "/api/v1/slides")
