@@ -13,10 +13,6 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-/* NEEDSWORK: the annotation versions may be built after this file; until
- * they link, the initial annotation is copied but not recorded. */
-#pragma weak version_add_initial
-
 /* The columns of the old Slides table (VARCHAR characters). */
 #define MAX_NAME_CHARS 100
 #define MAX_PATH_CHARS 300
@@ -193,11 +189,6 @@ static bool add_initial_annotation(RegisterRun *run, const char *path,
     return false;
   if (copied)
     run->summary->n_annotations++;
-  if ((void *) version_add_initial == NULL) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INTERNAL,
-                "annotation versions are not built in");
-    return false;
-  }
   return version_add_initial(run->config, run->store, slide_id, dest,
                              error);
 }

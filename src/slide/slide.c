@@ -52,7 +52,8 @@ void slide_set_vips_error(GError **error, const char *what)
 
 /* libvips turns libtiff's warnings into its own, and OpenSlide's reads
  * go through the same libtiff: unknown tags and odd raster widths in real
- * slides would flood the log, so they become debug lines. */
+ * slides would flood the log, so they become debug lines, like libvips'
+ * own progress notes.  Its errors reach callers as GErrors. */
 static void vips_warning_to_debug(const char *domain, GLogLevelFlags level,
                                   const char *message, gpointer data)
 {
@@ -61,6 +62,10 @@ static void vips_warning_to_debug(const char *domain, GLogLevelFlags level,
 
 static gpointer init_libs_once(gpointer data)
 {
+  g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE |
+                    G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG,
+                    vips_warning_to_debug, NULL);
+
   /* VIPS_INIT wants a program name only to find its data files. */
   if (VIPS_INIT("aapi") != 0)
     return g_strdup(vips_error_buffer());
@@ -69,8 +74,6 @@ static gpointer init_libs_once(gpointer data)
    * holds memory; the server's own threads give the parallelism. */
   vips_cache_set_max(0);
   vips_concurrency_set(1);
-  g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, vips_warning_to_debug,
-                    NULL);
   return NULL;
 }
 
