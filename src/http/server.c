@@ -166,6 +166,14 @@ static bool check_token(HttpRequest *request, const HttpRoute *route,
       (!route->write && !config->tokens_for_reads))
     return true;
 
+  /* Even when reads are closed, health checks and the viewer's own files
+   * stay open: the page must load before anyone can give it a token. */
+  if (!route->write &&
+      (strcmp(request->path, "/api/v1/health") == 0 ||
+       strcmp(request->path, "/viewer") == 0 ||
+       g_str_has_prefix(request->path, "/viewer/")))
+    return true;
+
   const char *header = http_request_header(request, "authorization");
   if (header == NULL || g_ascii_strncasecmp(header, "Bearer ", 7) != 0) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_UNAUTHORIZED,

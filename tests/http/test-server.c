@@ -24,6 +24,7 @@ static void fixture_set_up(Fixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   const char *tokens = data;
+  bool reads = tokens && g_str_has_prefix(tokens, "reads:");
 
   f->config = aapi_config_new_from_env(&error);
   g_assert_no_error(error);
@@ -31,7 +32,8 @@ static void fixture_set_up(Fixture *f, gconstpointer data)
   f->config->threads = 2;
   f->config->max_body_bytes = BODY_LIMIT;
   if (tokens)
-    f->config->api_tokens = g_strsplit(tokens, ",", -1);
+    f->config->api_tokens = g_strsplit(tokens + (reads ? 6 : 0), ",", -1);
+  f->config->tokens_for_reads = reads;
   f->context.config = f->config;
   f->server = http_server_start(&f->context, &error);
   g_assert_no_error(error);
@@ -261,6 +263,22 @@ static void test_token_right(Fixture *f, gconstpointer data)
   g_assert_cmpuint(status_of(read), ==, 200);
 }
 
+/* With reads closed too, a read needs a token; the viewer stays open. */
+static void test_tokens_for_reads(Fixture *f, gconstpointer data)
+{
+  g_autofree char *closed = exchange(f,
+      "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  g_autofree char *open = exchange(f,
+      "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n"
+      "Connection: close\r\n\r\n");
+  g_autofree char *viewer = exchange(f,
+      "GET /viewer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+
+  g_assert_cmpuint(status_of(closed), ==, 401);
+  g_assert_cmpuint(status_of(open), ==, 200);
+  g_assert_cmpuint(status_of(viewer), ==, 301);
+}
+
 static void test_viewer_redirect(Fixture *f, gconstpointer data)
 {
   g_autofree char *answer = exchange(f,
@@ -344,6 +362,7 @@ int main(int argc, char **argv)
   ADD("/http/token-missing", "s3cret,other", test_token_missing);
   ADD("/http/token-wrong", "s3cret,other", test_token_wrong);
   ADD("/http/token-right", "s3cret,other", test_token_right);
+  ADD("/http/tokens-for-reads", "reads:s3cret", test_tokens_for_reads);
   ADD("/http/viewer-redirect", NULL, test_viewer_redirect);
   ADD("/http/viewer-traversal", NULL, test_viewer_traversal);
   return g_test_run();
