@@ -487,7 +487,6 @@ function makeViewer() {
   viewer.addHandler("canvas-click", onCanvasClick);
   viewer.addHandler("canvas-double-click", (event) => {
     event.preventDefaultAction = true;
-    finishDraft();
   });
   viewer.addHandler("open", () => {
     app.ready = true;
@@ -496,6 +495,9 @@ function makeViewer() {
     status.fail(null, `Cannot open the slide's tiles: ${e.message}`);
   });
   $("viewer").addEventListener("pointermove", onPointerMove);
+  // The browser's own double-click event: OpenSeadragon's depends on its
+  // pointer timing and misses some.
+  $("viewer").addEventListener("dblclick", () => finishDraft());
   return viewer;
 }
 

@@ -68,6 +68,13 @@ export class SlideTransform {
   }
 }
 
+// Vertices closer than about this many screen pixels (within a factor of
+// two: the tolerance is a power of two in level-0 pixels, so that each
+// annotation caches a few levels only) are merged when drawing.
+const SIMPLIFY_PIXELS = 2;
+// Segments per canvas path before it is painted and a new one begun.
+const PATH_SEGMENTS = 4000;
+
 const STYLES = {
   saved: { width: 2, fill: 0.12, dash: null },
   new: { width: 3, fill: 0.25, dash: null },
@@ -160,28 +167,44 @@ export class Overlay {
     for (const [key, list] of this.buckets(t, w, h)) {
       const [state, color] = key.split("|");
       const style = STYLES[state] || STYLES.saved;
+      const fill = hexRgba(color, style.fill);
+      let segments = 0;
       ctx.beginPath();
-      for (const a of list) this.tracePath(a, t);
-      ctx.fillStyle = hexRgba(color, style.fill);
-      ctx.fill("nonzero");
-      if (style.dash) {
-        // A dark halo keeps dashed outlines legible on any stain.
-        ctx.setLineDash([]);
-        ctx.lineWidth = style.width + 2;
-        ctx.strokeStyle = "rgba(0,0,0,0.45)";
-        ctx.stroke();
+      for (const a of list) {
+        segments += this.tracePath(a, t);
+        // Canvas paths slow down sharply past a few thousand segments,
+        // so long buckets are painted in pieces.
+        if (segments > PATH_SEGMENTS) {
+          this.paint(style, color, fill);
+          ctx.beginPath();
+          segments = 0;
+        }
       }
-      ctx.setLineDash(style.dash || []);
-      ctx.lineWidth = style.width;
-      ctx.strokeStyle = color;
-      ctx.stroke();
+      this.paint(style, color, fill);
     }
     ctx.setLineDash([]);
   }
 
+  paint(style, color, fill) {
+    const ctx = this.ctx;
+    ctx.fillStyle = fill;
+    ctx.fill("nonzero");
+    if (style.dash) {
+      // A dark halo keeps dashed outlines legible on any stain.
+      ctx.setLineDash([]);
+      ctx.lineWidth = style.width + 2;
+      ctx.strokeStyle = "rgba(0,0,0,0.45)";
+      ctx.stroke();
+    }
+    ctx.setLineDash(style.dash || []);
+    ctx.lineWidth = style.width;
+    ctx.strokeStyle = color;
+    ctx.stroke();
+  }
+
   // Rings of one annotation at the detail this zoom can show.
   ringsAt(a, t) {
-    const level = Math.floor(Math.log2(0.75 / t.s));
+    const level = Math.round(Math.log2(SIMPLIFY_PIXELS / t.s));
     if (level < 0) return a.parts.flat();
     if (!a.cache.has(level)) {
       const tol = 2 ** level;
@@ -199,9 +222,11 @@ export class Overlay {
       const cx = ((a.box.x0 + a.box.x1) / 2) * t.s + t.ox;
       const cy = ((a.box.y0 + a.box.y1) / 2) * t.s + t.oy;
       ctx.rect(cx - 1.5, cy - 1.5, 3, 3);
-      return;
+      return 4;
     }
+    let segments = 0;
     for (const ring of this.ringsAt(a, t)) {
+      segments += ring.length;
       if (a.type === "Dot" || a.type === "PointSet") {
         for (const [x, y] of ring) {
           const ex = x * t.s + t.ox, ey = y * t.s + t.oy;
@@ -217,6 +242,7 @@ export class Overlay {
       });
       ctx.closePath();
     }
+    return segments;
   }
 
   drawSelection(t) {
