@@ -162,6 +162,9 @@ static bool session_setup(MYSQL *mysql, GError **error)
     "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
     "SET SESSION time_zone = '+00:00'",
     "SET SESSION innodb_lock_wait_timeout = 300",
+    /* Refuse rather than truncate, whatever the server's default. */
+    "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,"
+    "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS(settings); i++)

@@ -406,6 +406,27 @@ static StoreSlide *row_to_slide(GPtrArray *row)
   return slide;
 }
 
+/* The old tables' VARCHAR limits, checked here so that no server
+ * truncates a value silently and SQLite holds what MariaDB would. */
+static bool text_fits(const char *text, glong max, const char *what,
+                      GError **error)
+{
+  if (text == NULL)
+    return true;
+  if (!g_utf8_validate(text, -1, NULL)) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "%s is not valid UTF-8", what);
+    return false;
+  }
+  if (g_utf8_strlen(text, -1) > max) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "%s is longer than the %ld characters the table holds", what,
+                max);
+    return false;
+  }
+  return true;
+}
+
 bool store_slide_put(AapiStore *store, const StoreSlide *slide,
                      GError **error)
 {
@@ -416,6 +437,10 @@ bool store_slide_put(AapiStore *store, const StoreSlide *slide,
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID, "empty slide id");
     return false;
   }
+  if (!text_fits(slide->slide_id, 100, "slide id", error) ||
+      !text_fits(slide->slide_name, 100, "slide name", error) ||
+      !text_fits(slide->slide_path, 300, "slide path", error))
+    return false;
   return run(store, store->backend->sql->slide_upsert, params, 3, NULL,
              NULL, error);
 }
@@ -743,11 +768,14 @@ bool store_slide_write_insert(StoreSlideWrite *write, StoreVersion *version,
   };
   gint64 seq = 0;
 
-  if (version->path_after == NULL || !region_fits(version, error)) {
-    if (version->path_after == NULL)
-      g_set_error(error, AAPI_ERROR, AAPI_ERROR_INTERNAL, "no path");
+  if (version->path_after == NULL) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INTERNAL, "no path");
     return false;
   }
+  if (!region_fits(version, error) ||
+      !text_fits(version->path_after, 300, "annotation path", error) ||
+      !text_fits(version->path_before, 300, "annotation path", error))
+    return false;
   if (!insert_annotation_row(write, version, error))
     return false;
   if (!write->store->backend->query(

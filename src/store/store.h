@@ -56,7 +56,9 @@ void store_version_free(StoreVersion *version);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreSlide, store_slide_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreVersion, store_version_free)
 
-/* Inserts or updates a slide row (same id: name and path updated). */
+/* Inserts or updates a slide row (same id: name and path updated).  Text
+ * longer than the old columns hold (id and name 100 characters, path 300)
+ * is refused with AAPI_ERROR_INVALID. */
 bool store_slide_put(AapiStore *store, const StoreSlide *slide,
                      GError **error);
 /* NULL with AAPI_ERROR_NOT_FOUND when unknown. */
@@ -136,6 +138,7 @@ GPtrArray *store_model_list(AapiStore *store, const char *class_name,
                             GError **error);
 bool store_train_run_add(AapiStore *store, StoreTrainRun *run,
                          GError **error);
+/* StoreTrainRun*, newest first, at most limit (<= 0: all). */
 GPtrArray *store_train_run_list(AapiStore *store, gint64 limit,
                                 GError **error);
 
@@ -152,6 +155,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreLock, store_lock_release)
  * change counter the training scheduler compares). */
 bool store_meta_set(AapiStore *store, const char *key, const char *value,
                     GError **error);
+/* NULL without an error when the key is absent. */
 char *store_meta_get(AapiStore *store, const char *key, GError **error);
 /* Increments a counter in the meta table atomically; returns the new value
  * or -1 on error. */

@@ -100,6 +100,18 @@ static void test_slides(gconstpointer data)
   StoreSlide empty = { (char *) "", NULL, NULL };
   g_assert_false(store_slide_put(store, &empty, &error));
   g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  g_clear_error(&error);
+
+  /* Longer than the old columns: refused on both, never truncated. */
+  g_autofree char *long_id = g_strnfill(101, 'a');
+  StoreSlide too_long = { long_id, NULL, NULL };
+  g_assert_false(store_slide_put(store, &too_long, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  g_clear_error(&error);
+  long_id[100] = '\0';
+  g_assert_true(store_slide_put(store, &too_long, &error));
+  g_autoptr(StoreSlide) back = store_slide_get(store, long_id, &error);
+  g_assert_cmpstr(back->slide_id, ==, long_id);
 }
 
 /* SQL and path text in ids is data: stored and read back literally. */
