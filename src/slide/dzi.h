@@ -70,7 +70,14 @@ GBytes *dzi_render_associated(Slide *slide, const char *name,
  */
 typedef struct TileCache TileCache;
 
+/* Default capacity of the tile cache of a server. */
+#define TILE_CACHE_DEFAULT_MB 256
+
 TileCache *tile_cache_new(guint64 capacity_bytes);
+/* A server's tile cache sized by AAPI_TILE_CACHE_MB (default
+ * TILE_CACHE_DEFAULT_MB); NULL without error when it is 0 (no caching),
+ * NULL with AAPI_ERROR_INVALID when it is not a number. */
+TileCache *tile_cache_new_from_env(GError **error);
 void tile_cache_free(TileCache *cache);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TileCache, tile_cache_free)
 

@@ -7,6 +7,7 @@
 #include "common/aapi-error.h"
 #include "common/log.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <math.h>
@@ -60,6 +61,22 @@ static void vips_warning_to_debug(const char *domain, GLogLevelFlags level,
   aapi_debug(AAPI_DEBUG_SLIDE, "%s: %s", domain, message);
 }
 
+/* libtiff prints its own warnings (unknown tags, odd raster widths in
+ * real slides) to stderr on every open, and OpenSlide reports the failures
+ * that matter as errors.  libtiff comes in through OpenSlide and libvips
+ * rather than as a dependency of ours, so its setter is found by name. */
+static void quiet_libtiff(void)
+{
+  typedef void *(*SetHandler)(void *handler);
+  void *symbol = dlsym(RTLD_DEFAULT, "TIFFSetWarningHandler");
+  SetHandler set;
+
+  if (symbol == NULL)
+    return;
+  memcpy(&set, &symbol, sizeof set);
+  set(NULL);
+}
+
 static gpointer init_libs_once(gpointer data)
 {
   g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE |
@@ -74,6 +91,7 @@ static gpointer init_libs_once(gpointer data)
    * holds memory; the server's own threads give the parallelism. */
   vips_cache_set_max(0);
   vips_concurrency_set(1);
+  quiet_libtiff();
   return NULL;
 }
 

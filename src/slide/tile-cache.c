@@ -5,6 +5,9 @@
  */
 #include "slide/dzi.h"
 
+#include "common/aapi-error.h"
+#include "common/config.h"
+
 typedef struct {
   char *key;
   GBytes *bytes;
@@ -39,6 +42,18 @@ TileCache *tile_cache_new(guint64 capacity_bytes)
                                          tile_entry_free);
   g_queue_init(&cache->lru);
   return cache;
+}
+
+TileCache *tile_cache_new_from_env(GError **error)
+{
+  const char *text = g_getenv("AAPI_TILE_CACHE_MB");
+  gint64 mb = TILE_CACHE_DEFAULT_MB;
+
+  if (text && !aapi_parse_int64(text, 0, 1 << 20, &mb, error)) {
+    aapi_error_prefix(error, "AAPI_TILE_CACHE_MB: ");
+    return NULL;
+  }
+  return mb > 0 ? tile_cache_new((guint64) mb << 20) : NULL;
 }
 
 void tile_cache_free(TileCache *cache)
