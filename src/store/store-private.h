@@ -94,7 +94,6 @@ struct AapiStore {
   GMutex write_lock;
   GHashTable *slide_locks;  /* slide id -> GMutex* */
   bool serialise_writes;    /* one lock for every slide */
-  bool opened;              /* backend->open succeeded */
   /* Tables this open created, for init-db's report. */
   GPtrArray *created;
   gint64 n_backfilled;

@@ -277,6 +277,15 @@ static bool init_schema(AapiStore *store, GError **error)
            error))
     return false;
 
+  /* A newer aapi may have added what this one does not know about. */
+  gint64 version = store_schema_version(store, error);
+  if (version < 0)
+    return false;
+  if (version > STORE_SCHEMA_VERSION)
+    g_warning("database schema %" G_GINT64_FORMAT " is newer than this "
+              "aapi's (%d); going on with the tables it knows", version,
+              STORE_SCHEMA_VERSION);
+
   /* Number the old service's rows so that every version has a place. */
   store->n_backfilled = count_unordered(store, error);
   if (store->n_backfilled < 0)
@@ -334,10 +343,7 @@ AapiStore *store_open(const char *url, GError **error)
                                              g_free, free_mutex);
   store->max_conns = 8;
 
-  if (!backend->open(store, rest, error))
-    return NULL;
-  store->opened = true;
-  if (!init_schema(store, error))
+  if (!backend->open(store, rest, error) || !init_schema(store, error))
     return NULL;
   return g_steal_pointer(&store);
 }
@@ -348,7 +354,7 @@ void store_close(AapiStore *store)
     return;
   for (guint i = 0; store->idle && i < store->idle->len; i++)
     store->backend->disconnect(store->idle->pdata[i]);
-  if (store->opened)
+  if (store->backend_data)
     store->backend->close(store);
   g_clear_pointer(&store->idle, g_ptr_array_unref);
   g_clear_pointer(&store->created, g_ptr_array_unref);

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <mysql.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -621,6 +622,29 @@ static void test_old_collation(void)
   g_assert_cmpuint(list->len, ==, 4);
 }
 
+static void test_bad_urls(void)
+{
+  static const char *const urls[] = {
+    "", "foo://x", "sqlite://", "mysql://u:p@127.0.0.1:1/",
+    "mysql://u:p@127.0.0.1:1/a/b", "mysql://u:p@127.0.0.1:1/x`;DROP",
+    "mysql://u:p@127.0.0.1:1/x%27",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS(urls); i++) {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AapiStore) store = store_open(urls[i], &error);
+    g_assert_null(store);
+    g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  }
+
+  /* No server there: a database error that says where. */
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AapiStore) store = store_open("mysql://u:p@127.0.0.1:1/db",
+                                          &error);
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_DB);
+  g_assert_nonnull(strstr(error->message, "127.0.0.1:1"));
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -636,6 +660,7 @@ int main(int argc, char **argv)
   test_store_add("named-lock", test_named_lock);
   test_store_add("old-database", test_old_database);
   test_store_add("write-chain", test_write_chain);
+  g_test_add_func("/store/bad-urls", test_bad_urls);
   g_test_add_func("/store/mysql/reconnect", test_reconnect);
   g_test_add_func("/store/mysql/old-collation", test_old_collation);
   return g_test_run();
