@@ -408,6 +408,11 @@ static bool query_once(StoreConn *conn, const char *sql,
   if (mysql_stmt_execute(stmt) != 0) {
     *lost = is_lost(mysql_stmt_errno(stmt));
     store_set_error(error, "running a statement", mysql_stmt_error(stmt));
+    /* A lock wait that timed out, or a deadlock: worth a retry later. */
+    unsigned int code = mysql_stmt_errno(stmt);
+    if (error && *error &&
+        (code == ER_LOCK_WAIT_TIMEOUT || code == ER_LOCK_DEADLOCK))
+      (*error)->code = AAPI_ERROR_BUSY;
     return false;
   }
 

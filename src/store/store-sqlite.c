@@ -116,6 +116,11 @@ static void stmt_finalize(gpointer stmt)
 static bool sqlite_fail(GError **error, sqlite3 *db, const char *what)
 {
   store_set_error(error, what, db ? sqlite3_errmsg(db) : "out of memory");
+
+  /* Still locked after the busy timeout: worth a retry later. */
+  if (db && error && *error && (sqlite3_errcode(db) == SQLITE_BUSY ||
+                                sqlite3_errcode(db) == SQLITE_LOCKED))
+    (*error)->code = AAPI_ERROR_BUSY;
   return false;
 }
 
