@@ -622,6 +622,44 @@ static void test_old_collation(void)
   g_assert_cmpuint(list->len, ==, 4);
 }
 
+static char *run_init_db(const char *url, int *status)
+{
+  const char *binary = g_getenv("AAPI_BINARY");
+  g_autoptr(GError) error = NULL;
+  char *out = NULL;
+
+  g_assert_nonnull(binary);
+  const char *argv[] = { binary, "init-db", "--database-url", url, NULL };
+  g_assert_true(g_spawn_sync(NULL, (char **) argv, NULL,
+                             G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                             NULL, status, &error));
+  return out;
+}
+
+/* `aapi init-db` creates the tables once and then says nothing changed. */
+static void test_init_db_command(gconstpointer data)
+{
+  g_autofree char *url = test_store_url(BACKEND(data), "initdb");
+  int status;
+
+  if (url == NULL)
+    return;
+  if (g_getenv("AAPI_BINARY") == NULL) {
+    g_test_skip("AAPI_BINARY unset (meson test sets it)");
+    return;
+  }
+  g_autofree char *first = run_init_db(url, &status);
+  g_assert_true(g_spawn_check_wait_status(status, NULL));
+  g_assert_nonnull(strstr(first, "created table Annotations"));
+  g_autofree char *second = run_init_db(url, &status);
+  g_assert_true(g_spawn_check_wait_status(status, NULL));
+  g_assert_nonnull(strstr(second, "nothing created"));
+  g_assert_null(strstr(second, "aapi-test"));   /* no password shown */
+
+  g_autofree char *bad = run_init_db("nosuch://x", &status);
+  g_assert_false(g_spawn_check_wait_status(status, NULL));
+}
+
 static void test_bad_urls(void)
 {
   static const char *const urls[] = {
@@ -661,6 +699,7 @@ int main(int argc, char **argv)
   test_store_add("old-database", test_old_database);
   test_store_add("write-chain", test_write_chain);
   g_test_add_func("/store/bad-urls", test_bad_urls);
+  test_store_add("init-db-command", test_init_db_command);
   g_test_add_func("/store/mysql/reconnect", test_reconnect);
   g_test_add_func("/store/mysql/old-collation", test_old_collation);
   return g_test_run();
