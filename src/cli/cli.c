@@ -47,13 +47,11 @@ AapiConfig *cli_parse(const char *command, const char *parameter_text,
                       const char *summary, const GOptionEntry *entries,
                       int *argc, char ***argv, int *exit_status)
 {
-  g_autofree char *title = g_strdup_printf("%s%s%s", command,
-                                           parameter_text ? " " : "",
-                                           parameter_text ? parameter_text
-                                                          : "");
-  g_autoptr(GOptionContext) context = g_option_context_new(title);
+  g_autofree char *program = g_strdup_printf("aapi %s", command);
+  g_autoptr(GOptionContext) context = g_option_context_new(parameter_text);
   g_autoptr(GError) error = NULL;
 
+  g_set_prgname(program);
   g_option_context_set_summary(context, summary);
   g_option_context_add_main_entries(context, common_entries, NULL);
   if (entries)

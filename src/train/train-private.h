@@ -122,8 +122,6 @@ typedef struct {
   gint *cancel;             /* set to 1 to stop at the next batch */
 } TrainContext;
 
-/* Loads a native model file or imports a .ckpt. */
-NnModel *train_load_model(const char *path, GError **error);
 
 /* One class: data, F1 before, fine-tuning, F1 after, the decision, the
  * checkpoint, the store record.  The run record is returned even when the

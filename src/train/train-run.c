@@ -14,12 +14,11 @@
 #include <math.h>
 #include <glib/gstdio.h>
 
-#define NATIVE_EXT ".aapimodel"
 #define CKPT_EXT ".ckpt"
 
 static bool is_model_file(const char *name)
 {
-  return g_str_has_suffix(name, NATIVE_EXT) ||
+  return g_str_has_suffix(name, NN_MODEL_EXT) ||
          g_str_has_suffix(name, CKPT_EXT);
 }
 
@@ -42,13 +41,6 @@ char *train_newest_model_path(const AapiClassInfo *info)
     }
   }
   return newest ? g_build_filename(dir, newest, NULL) : NULL;
-}
-
-NnModel *train_load_model(const char *path, GError **error)
-{
-  if (g_str_has_suffix(path, CKPT_EXT))
-    return nn_ckpt_import(path, error);
-  return nn_model_load(path, error);
 }
 
 static StoreTrainRun *run_new(const AapiClassInfo *info)
@@ -203,7 +195,7 @@ static char *model_file_name(void)
   g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S");
 
   return g_strdup_printf("%s.%06dZ%s", stamp,
-                         g_date_time_get_microsecond(now), NATIVE_EXT);
+                         g_date_time_get_microsecond(now), NN_MODEL_EXT);
 }
 
 /* Promoted models go to the class folder; rejected ones to its rejected/
@@ -253,7 +245,7 @@ static NnModel *starting_model(TrainContext *context,
 
   *fresh = false;
   if (path)
-    return train_load_model(path, error);
+    return nn_model_load_any(path, error);
   if (!bootstrap)
     return NULL;
   *fresh = true;
