@@ -140,6 +140,21 @@ static bool fsync_folder(const char *folder, GError **error)
   return true;
 }
 
+/* Creates the slide's folder, syncing its parent so that the new entry
+ * survives a crash like the files in it. */
+static bool make_folder(const char *folder, GError **error)
+{
+  if (g_file_test(folder, G_FILE_TEST_IS_DIR))
+    return true;
+  if (g_mkdir_with_parents(folder, 0755) != 0) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO, "creating %s: %s", folder,
+                g_strerror(errno));
+    return false;
+  }
+  g_autofree char *parent = g_path_get_dirname(folder);
+  return fsync_folder(parent, error);
+}
+
 /* Moves tmp to path unless path exists (rename would replace it). */
 static int publish(const char *tmp, const char *path)
 {
@@ -181,11 +196,8 @@ static char *write_version_file(const char *folder, const char *data,
   g_autofree char *tmp = g_build_filename(folder, TEMP_PREFIX "XXXXXX",
                                           NULL);
 
-  if (g_mkdir_with_parents(folder, 0755) != 0) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO, "creating %s: %s", folder,
-                g_strerror(errno));
+  if (!make_folder(folder, error))
     return NULL;
-  }
   int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0644);
   if (fd < 0) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO, "creating %s: %s", tmp,
@@ -299,11 +311,17 @@ static AnnotSet *apply_change(const AapiConfig *config,
   if (change->box == NULL)
     return annot_set_copy(change->set);
 
-  /* Merge onto the newest version, or onto nothing for the first. */
+  /* Merge onto the newest version, or onto nothing for the first.  A
+   * stored file that does not load is the server's trouble, not the
+   * client's. */
   g_autoptr(AnnotSet) old = latest ? version_load(config, latest, error)
                                    : annot_set_new();
-  if (old == NULL)
+  if (old == NULL) {
+    if (error && *error)
+      (*error)->code = AAPI_ERROR_IO;
+    aapi_error_prefix(error, "newest version: ");
     return NULL;
+  }
   return annot_merge_region(old, change->set, change->box, error);
 }
 
@@ -314,6 +332,7 @@ static StoreVersion *new_row(const StoreVersion *latest, char *path,
 
   v->path_before = latest ? g_strdup(latest->path_after) : NULL;
   v->path_after = path;
+  v->updated_time = g_get_real_time() / G_USEC_PER_SEC;
   v->annotation_count = count;
   v->has_region = box != NULL;
   if (box) {

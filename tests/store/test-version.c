@@ -133,6 +133,7 @@ static void test_post(gconstpointer data)
   g_assert_true(g_file_test(result.version->path_after,
                             G_FILE_TEST_IS_REGULAR));
   g_assert_cmpint(result.version->region_width, ==, 500);
+  g_assert_cmpint(result.version->updated_time, >, 1700000000);
 
   /* The newest file reads back as stored. */
   g_autoptr(GBytes) bytes = version_read_latest_file(f->config, f->store,
@@ -297,6 +298,22 @@ static void test_two_processes(gconstpointer data)
   check_all_kept(f, 20);
 }
 
+/* A newest file that no longer parses fails the post as the server's
+ * fault (not the body's), and stores nothing. */
+static void test_corrupt_newest(gconstpointer data)
+{
+  g_autoptr(Fixture) f = fixture_new(data);
+  g_autoptr(GError) error = NULL;
+
+  if (f == NULL)
+    return;
+  g_assert_true(g_file_set_contents(f->initial, "<broken", -1, NULL));
+  g_assert_false(post_square(f, SLIDE, 0, NULL, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_IO);
+  g_assert_cmpuint(count_versions(f), ==, 1);
+  g_assert_cmpuint(count_files(f), ==, 1);
+}
+
 static void test_revert(gconstpointer data)
 {
   g_autoptr(Fixture) f = fixture_new(data);
@@ -388,6 +405,7 @@ int main(int argc, char **argv)
   test_store_add("version/refusals", test_refusals);
   test_store_add("version/concurrent-posts", test_concurrent_posts);
   test_store_add("version/two-processes", test_two_processes);
+  test_store_add("version/corrupt-newest", test_corrupt_newest);
   test_store_add("version/revert", test_revert);
   test_store_add("version/reconcile", test_reconcile);
   int status = g_test_run();
