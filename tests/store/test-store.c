@@ -622,6 +622,93 @@ static void test_old_collation(void)
   g_assert_cmpuint(list->len, ==, 4);
 }
 
+/* --- old databases, one folder per case: tests/cases/store-old-* with
+ * setup.sql (rows as the old service left them) and expected.txt (slide
+ * s1's annotation_path_after values, oldest first) --- */
+
+typedef struct {
+  TestBackend backend;
+  char *folder;
+} OldCase;
+
+static void old_case_free(gpointer data)
+{
+  OldCase *c = data;
+
+  g_free(c->folder);
+  g_free(c);
+}
+
+static char **read_statements(const char *path)
+{
+  g_autofree char *text = NULL;
+  g_autoptr(GPtrArray) out = g_ptr_array_new();
+
+  g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+  g_auto(GStrv) parts = g_strsplit(text, ";\n", -1);
+  for (guint i = 0; parts[i]; i++)
+    if (*g_strstrip(parts[i]))
+      g_ptr_array_add(out, g_strdup(parts[i]));
+  g_ptr_array_add(out, NULL);
+  return (char **) g_ptr_array_free(g_steal_pointer(&out), FALSE);
+}
+
+static void test_old_case(gconstpointer data)
+{
+  const OldCase *c = data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = test_store_url(c->backend, "case");
+  g_autofree char *setup = g_build_filename(c->folder, "setup.sql", NULL);
+  g_autofree char *expected_path = g_build_filename(c->folder,
+                                                    "expected.txt", NULL);
+  g_autofree char *expected = NULL;
+
+  if (url == NULL)
+    return;
+  g_auto(GStrv) rows = read_statements(setup);
+  test_store_raw_sql(url, old_ddl_mysql);
+  test_store_raw_sql(url, (const char *const *) rows);
+  g_assert_true(g_file_get_contents(expected_path, &expected, NULL, NULL));
+  g_auto(GStrv) paths = g_strsplit(g_strstrip(expected), "\n", -1);
+
+  g_autoptr(AapiStore) store = test_store_open(url);
+  g_autoptr(GPtrArray) list = store_version_list(store, "s1", &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(list->len, ==, g_strv_length(paths));
+  for (guint i = 0; i < list->len; i++)
+    g_assert_cmpstr(((StoreVersion *) list->pdata[i])->path_after, ==,
+                    paths[i]);
+  g_autoptr(StoreVersion) latest = store_version_latest(store, "s1", &error);
+  if (list->len == 0) {
+    g_assert_error(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND);
+    return;
+  }
+  g_assert_cmpstr(latest->path_after, ==, paths[list->len - 1]);
+}
+
+static void add_old_cases(void)
+{
+  const char *srcdir = g_getenv("G_TEST_SRCDIR");
+  g_autofree char *root = g_build_filename(srcdir ? srcdir : ".", "cases",
+                                           NULL);
+  g_autoptr(GDir) dir = g_dir_open(root, 0, NULL);
+  const char *name;
+
+  while (dir && (name = g_dir_read_name(dir))) {
+    if (!g_str_has_prefix(name, "store-old-"))
+      continue;
+    for (int b = TEST_SQLITE; b <= TEST_MYSQL; b++) {
+      OldCase *c = g_new0(OldCase, 1);
+      c->backend = b;
+      c->folder = g_build_filename(root, name, NULL);
+      g_autofree char *path = g_strdup_printf(
+          "/store/%s/old-case/%s", b == TEST_SQLITE ? "sqlite" : "mysql",
+          name);
+      g_test_add_data_func_full(path, c, test_old_case, old_case_free);
+    }
+  }
+}
+
 static char *run_init_db(const char *url, int *status)
 {
   const char *binary = g_getenv("AAPI_BINARY");
@@ -699,6 +786,7 @@ int main(int argc, char **argv)
   test_store_add("old-database", test_old_database);
   test_store_add("write-chain", test_write_chain);
   g_test_add_func("/store/bad-urls", test_bad_urls);
+  add_old_cases();
   test_store_add("init-db-command", test_init_db_command);
   g_test_add_func("/store/mysql/reconnect", test_reconnect);
   g_test_add_func("/store/mysql/old-collation", test_old_collation);
