@@ -101,6 +101,16 @@ void store_conn_put(AapiStore *store, StoreConn *conn)
   g_mutex_unlock(&store->pool_lock);
 }
 
+/* Every statement passes here, so AAPI_DEBUG=sql shows them all. */
+static bool conn_query(AapiStore *store, StoreConn *conn, const char *sql,
+                       const StoreParam *params, guint n_params,
+                       GPtrArray **rows, gint64 *insert_id, GError **error)
+{
+  aapi_debug(AAPI_DEBUG_SQL, "sql: %s", sql);
+  return store->backend->query(conn, sql, params, n_params, rows, insert_id,
+                               error);
+}
+
 /* Closes a connection left in an unknown state instead of pooling it. */
 static void conn_discard(AapiStore *store, StoreConn *conn)
 {
@@ -120,9 +130,8 @@ static bool run(AapiStore *store, const char *sql, const StoreParam *params,
 
   if (conn == NULL)
     return false;
-  aapi_debug(AAPI_DEBUG_SQL, "sql: %s", sql);
-  bool ok = store->backend->query(conn, sql, params, n_params, rows,
-                                  insert_id, error);
+  bool ok = conn_query(store, conn, sql, params, n_params, rows,
+                       insert_id, error);
   store_conn_put(store, conn);
   return ok;
 }
@@ -247,8 +256,8 @@ static bool backfill_order(AapiStore *store, StoreConn *conn,
       slide_id ? "AND a.slide_ID = ?" : "");
   StoreParam param = P_TEXT(slide_id);
 
-  return store->backend->query(conn, sql, &param, slide_id ? 1 : 0, NULL,
-                               NULL, error);
+  return conn_query(store, conn, sql, &param, slide_id ? 1 : 0, NULL,
+                    NULL, error);
 }
 
 static gint64 count_unordered(AapiStore *store, GError **error)
@@ -603,8 +612,8 @@ static bool run_in_transaction(AapiStore *store, const char *const *sqls,
   bool ok = store->backend->exec(conn, store->backend->sql->begin_write,
                                  error);
   for (guint i = 0; ok && sqls[i]; i++)
-    ok = store->backend->query(conn, sqls[i], params, n_params, NULL, NULL,
-                               error);
+    ok = conn_query(store, conn, sqls[i], params, n_params, NULL, NULL,
+                    error);
   if (ok)
     ok = store->backend->exec(conn, "COMMIT", error);
   if (!ok && !store->backend->exec(conn, "ROLLBACK", NULL)) {
@@ -668,8 +677,8 @@ static bool write_lock_slide(StoreSlideWrite *write, GError **error)
                             error))
     return false;
   write->in_transaction = true;
-  if (!store->backend->query(write->conn, store->backend->sql->lock_slide,
-                             &param, 1, &rows, NULL, error))
+  if (!conn_query(store, write->conn, store->backend->sql->lock_slide,
+                  &param, 1, &rows, NULL, error))
     return false;
   if (rows->len == 0) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND, "unknown slide %s",
@@ -705,8 +714,8 @@ StoreVersion *store_slide_write_latest(StoreSlideWrite *write,
   g_autoptr(GPtrArray) rows = NULL;
   StoreParam param = P_TEXT(write->slide_id);
 
-  if (!write->store->backend->query(write->conn, latest_sql, &param, 1,
-                                    &rows, NULL, error))
+  if (!conn_query(write->store, write->conn, latest_sql, &param, 1, &rows,
+                  NULL, error))
     return NULL;
   return one_version(rows, write->slide_id, error);
 }
@@ -716,10 +725,9 @@ GPtrArray *store_slide_write_list(StoreSlideWrite *write, GError **error)
   g_autoptr(GPtrArray) rows = NULL;
   StoreParam param = P_TEXT(write->slide_id);
 
-  if (!write->store->backend->query(write->conn,
-                                    VERSION_COLUMNS "WHERE a.slide_ID = ? "
-                                    VERSION_ORDER,
-                                    &param, 1, &rows, NULL, error))
+  if (!conn_query(write->store, write->conn,
+                  VERSION_COLUMNS "WHERE a.slide_ID = ? " VERSION_ORDER,
+                  &param, 1, &rows, NULL, error))
     return NULL;
   return rows_to_versions(rows);
 }
@@ -739,8 +747,8 @@ static bool insert_annotation_row(StoreSlideWrite *write,
     v->has_region ? P_INT(v->region_width) : P_NULL,
   };
 
-  return write->store->backend->query(
-      write->conn,
+  return conn_query(
+      write->store, write->conn,
       "INSERT INTO Annotations (slide_ID, annotation_path_before, "
       "annotation_path_after, updated_time, region_x, region_y, "
       "region_height, region_width) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -784,8 +792,8 @@ bool store_slide_write_insert(StoreSlideWrite *write, StoreVersion *version,
     return false;
   if (!insert_annotation_row(write, version, error))
     return false;
-  if (!write->store->backend->query(
-          write->conn,
+  if (!conn_query(
+          write->store, write->conn,
           "INSERT INTO aapi_version_order (slide_ID, annotation_path_after, "
           "annotation_count) VALUES (?, ?, ?)",
           params, G_N_ELEMENTS(params), NULL, &seq, error))
@@ -801,8 +809,8 @@ bool store_slide_write_mark_missing(StoreSlideWrite *write,
 {
   StoreParam params[] = { P_TEXT(write->slide_id), P_TEXT(path_after) };
 
-  return write->store->backend->query(
-      write->conn,
+  return conn_query(
+      write->store, write->conn,
       "UPDATE aapi_version_order SET file_missing = 1 "
       "WHERE slide_ID = ? AND annotation_path_after = ?",
       params, 2, NULL, NULL, error);
@@ -1020,11 +1028,11 @@ gint64 store_meta_increment(AapiStore *store, const char *key,
   if (conn == NULL)
     return -1;
   bool ok = b->exec(conn, b->sql->begin_write, error) &&
-            b->query(conn, b->sql->meta_increment, &param, 1, NULL, NULL,
-                     error) &&
-            b->query(conn,
-                     "SELECT meta_value FROM aapi_meta WHERE meta_key = ?",
-                     &param, 1, &rows, NULL, error) &&
+            conn_query(store, conn, b->sql->meta_increment, &param, 1,
+                       NULL, NULL, error) &&
+            conn_query(store, conn,
+                       "SELECT meta_value FROM aapi_meta WHERE meta_key = ?",
+                       &param, 1, &rows, NULL, error) &&
             b->exec(conn, "COMMIT", error);
   if (!ok && !b->exec(conn, "ROLLBACK", NULL)) {
     conn_discard(store, conn);
