@@ -103,6 +103,9 @@ bool http_slide_known(HttpRequest *request, const char *slide_id,
 bool http_post_annotations(HttpRequest *request, const char *slide_id,
                            VersionPostResult *result, GError **error);
 
+/* Appends the request counters in Prometheus text format (server.c). */
+void http_metrics_append(GString *text);
+
 /* Routing (router.c).  How a path matched the tables. */
 typedef enum {
   HTTP_MATCH_NONE,         /* no pattern matches: 404 */

@@ -5,6 +5,7 @@
 #include "common/aapi-error.h"
 #include "http/http-pending.h"
 #include "http/http-version.h"
+#include "slide/dzi.h"
 #include "slide/slide.h"
 
 #include <jansson.h>
@@ -155,6 +156,32 @@ static bool health(HttpRequest *request, HttpResponse *response,
       "{s:s,s:s,s:I,s:s}", "status", "ok",
       "database", store_backend_name(store),
       "slides", (json_int_t) slides->len, "version", AAPI_VERSION_TEXT));
+  return true;
+}
+
+/* Request counters and the tile cache, in Prometheus text format. */
+static bool metrics(HttpRequest *request, HttpResponse *response,
+                    GError **error)
+{
+  GString *text = g_string_new(NULL);
+  TileCache *tiles = request->context->tiles;
+
+  http_metrics_append(text);
+  if (tiles) {
+    guint64 hits = 0, misses = 0;
+    tile_cache_get_stats(tiles, &hits, &misses);
+    g_string_append_printf(text,
+        "# TYPE aapi_tile_cache_bytes gauge\n"
+        "aapi_tile_cache_bytes %" G_GUINT64_FORMAT "\n"
+        "# TYPE aapi_tile_cache_hits_total counter\n"
+        "aapi_tile_cache_hits_total %" G_GUINT64_FORMAT "\n"
+        "# TYPE aapi_tile_cache_misses_total counter\n"
+        "aapi_tile_cache_misses_total %" G_GUINT64_FORMAT "\n",
+        tile_cache_get_bytes(tiles), hits, misses);
+  }
+  gsize length = text->len;
+  http_response_take_bytes(response, 200, "text/plain; version=0.0.4",
+      g_bytes_new_take(g_string_free(text, FALSE), length));
   return true;
 }
 
@@ -312,6 +339,7 @@ static bool annotations_post(HttpRequest *request, HttpResponse *response,
 
 const HttpRoute http_routes_api[] = {
   { "GET", "/api/v1/health", health, false },
+  { "GET", "/api/v1/metrics", metrics, false },
   { "GET", "/api/v1/slides", slides_list, false },
   { "GET", "/api/v1/slides/{id}", slide_get, false },
   { "GET", "/api/v1/slides/{id}/versions", versions_list, false },

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* Query values and request ids are bounded: nothing longer is useful. */
@@ -16,6 +17,41 @@
 /* Bytes of a chunked body read and dropped past the limit before the
  * connection is closed without an answer. */
 #define DISCARD_ALLOWANCE (16 * 1024 * 1024)
+
+/* Process-wide request counters for /api/v1/metrics. */
+static struct {
+  atomic_llong requests[6];   /* by status class: index status / 100 */
+  atomic_llong bytes_out;
+  atomic_llong total_us;
+} metrics;
+
+static void metrics_count(guint status, gsize bytes, gint64 us)
+{
+  guint class = MIN(status / 100, G_N_ELEMENTS(metrics.requests) - 1);
+
+  atomic_fetch_add(&metrics.requests[class], 1);
+  atomic_fetch_add(&metrics.bytes_out, (long long) bytes);
+  atomic_fetch_add(&metrics.total_us, us);
+}
+
+void http_metrics_append(GString *text)
+{
+  static const char *const classes[] = { "0xx", "1xx", "2xx", "3xx",
+                                         "4xx", "5xx" };
+
+  g_string_append(text, "# TYPE aapi_http_requests_total counter\n");
+  for (guint i = 1; i < G_N_ELEMENTS(classes); i++)
+    g_string_append_printf(text,
+        "aapi_http_requests_total{status=\"%s\"} %" G_GINT64_FORMAT "\n",
+        classes[i], (gint64) atomic_load(&metrics.requests[i]));
+  g_string_append_printf(text,
+      "# TYPE aapi_http_response_bytes_total counter\n"
+      "aapi_http_response_bytes_total %" G_GINT64_FORMAT "\n"
+      "# TYPE aapi_http_request_seconds_total counter\n"
+      "aapi_http_request_seconds_total %.6f\n",
+      (gint64) atomic_load(&metrics.bytes_out),
+      (double) atomic_load(&metrics.total_us) / 1e6);
+}
 
 struct HttpServer {
   struct MHD_Daemon *daemon;
@@ -95,10 +131,12 @@ static enum MHD_Result send_response(struct MHD_Connection *connection,
   state->answered = true;
 
   /* The decoded path is client text: escaped, it cannot forge lines. */
-  double ms = (double) (g_get_monotonic_time() - state->start_us) / 1000.0;
+  gint64 us = g_get_monotonic_time() - state->start_us;
+  double ms = (double) us / 1000.0;
   g_autofree char *shown = g_strescape(url, NULL);
   g_message("%s %s %u %" G_GSIZE_FORMAT " bytes %.1f ms id=%s", method,
             shown, status, size, ms, state->request_id);
+  metrics_count(status, size, us);
   return result;
 }
 

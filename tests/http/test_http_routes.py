@@ -94,6 +94,13 @@ class RoutesTest(unittest.TestCase):
         self.assertEqual(h["slides"], 2)
         self.assertTrue(h["version"])
 
+    def test_metrics(self):
+        self.get("/")
+        r = self.get("/api/v1/metrics")
+        self.assertEqual(r.status, 200)
+        self.assertRegex(r.text(),
+                         r'aapi_http_requests_total\{status="2xx"\} [1-9]')
+
     def test_slides(self):
         slides = self.get("/api/v1/slides").json()["slides"]
         by_id = {s["id"]: s for s in slides}
