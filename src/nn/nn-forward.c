@@ -42,18 +42,29 @@ typedef struct {
   bool busy;
 } Slot;
 
+/* Slot buffers are allocated once the plan knows each slot's largest
+ * use; memories over them get their handles then. */
+typedef struct {
+  dnnl_memory_t mem;
+  int slot;
+} Binding;
+
 typedef struct {
   int n, h, w;
   GArray *steps;          /* Step */
   GPtrArray *memories;    /* dnnl_memory_t, destroyed with the plan */
   GPtrArray *owned;       /* aligned buffers: weights, BN factors */
   GArray *slots;          /* Slot: the activation pool */
+  GArray *bindings;       /* Binding: memories placed in pool slots */
+  GPtrArray *scratch_mems; /* scratchpad memories, all over one buffer */
+  gsize scratch_size;
   dnnl_memory_t input;    /* user memories, handle set per call */
   dnnl_memory_t output;
 } Plan;
 
 struct NnRunner {
   NnModel *model;
+  dnnl_primitive_attr_t attr;  /* user-managed scratchpad */
   dnnl_engine_t engine;
   dnnl_stream_t stream;
   GHashTable *plans;      /* "n,h,w" -> Plan* */
@@ -80,6 +91,8 @@ static void plan_free(gpointer data)
   for (guint i = 0; i < plan->slots->len; i++)
     g_aligned_free(g_array_index(plan->slots, Slot, i).ptr);
   g_array_unref(plan->slots);
+  g_array_unref(plan->bindings);
+  g_ptr_array_unref(plan->scratch_mems);
   g_free(plan);
 }
 
@@ -99,6 +112,8 @@ static Plan *plan_new(int n, int h, int w)
   plan->memories = g_ptr_array_new_with_free_func(memory_destroy);
   plan->owned = g_ptr_array_new_with_free_func(g_aligned_free);
   plan->slots = g_array_new(FALSE, TRUE, sizeof(Slot));
+  plan->bindings = g_array_new(FALSE, TRUE, sizeof(Binding));
+  plan->scratch_mems = g_ptr_array_new();
   return plan;
 }
 
@@ -121,25 +136,63 @@ static dnnl_memory_t memory_new(Ctx *c, const dnnl_memory_desc_t *md,
   return mem;
 }
 
-/* The smallest free pool buffer that fits, or a new one. */
+/* A free pool slot: the smallest that fits, else the largest free one
+ * (it grows), else a new one.  Sizes only grow while planning. */
 static int slot_take(Plan *plan, gsize size)
 {
-  int best = -1;
+  int fit = -1, big = -1;
 
   for (guint i = 0; i < plan->slots->len; i++) {
     Slot *s = &g_array_index(plan->slots, Slot, i);
-    if (!s->busy && s->size >= size &&
-        (best < 0 || s->size < g_array_index(plan->slots, Slot,
-                                             best).size))
-      best = i;
+    if (s->busy)
+      continue;
+    if (s->size >= size &&
+        (fit < 0 || s->size < g_array_index(plan->slots, Slot, fit).size))
+      fit = i;
+    if (big < 0 || s->size > g_array_index(plan->slots, Slot, big).size)
+      big = i;
   }
-  if (best < 0) {
-    Slot s = { g_aligned_alloc(MAX(size, 64), 1, 64), size, false };
+  if (fit < 0 && big < 0) {
+    Slot s = { NULL, 0, false };
     g_array_append_val(plan->slots, s);
-    best = plan->slots->len - 1;
+    big = plan->slots->len - 1;
   }
-  g_array_index(plan->slots, Slot, best).busy = true;
-  return best;
+  int take = fit >= 0 ? fit : big;
+  Slot *s = &g_array_index(plan->slots, Slot, take);
+  s->size = MAX(s->size, size);
+  s->busy = true;
+  return take;
+}
+
+/* Allocates the slots and points their memories at them. */
+static bool slots_bind(Plan *plan, GError **error)
+{
+  for (guint i = 0; i < plan->slots->len; i++) {
+    Slot *s = &g_array_index(plan->slots, Slot, i);
+    s->ptr = g_aligned_alloc(MAX(s->size, 64), 1, 64);
+  }
+  for (guint i = 0; i < plan->bindings->len; i++) {
+    Binding *b = &g_array_index(plan->bindings, Binding, i);
+    void *ptr = g_array_index(plan->slots, Slot, b->slot).ptr;
+    if (!dnnl_ok(dnnl_memory_set_data_handle(b->mem, ptr), "bind", error))
+      return false;
+  }
+  /* Steps run one after another, so they share one scratchpad. */
+  void *scratch = g_aligned_alloc(MAX(plan->scratch_size, 64), 1, 64);
+  g_ptr_array_add(plan->owned, scratch);
+  for (guint i = 0; i < plan->scratch_mems->len; i++)
+    if (!dnnl_ok(dnnl_memory_set_data_handle(
+                     g_ptr_array_index(plan->scratch_mems, i), scratch),
+                 "bind", error))
+      return false;
+  return true;
+}
+
+static void slot_bind(Plan *plan, dnnl_memory_t mem, int slot)
+{
+  Binding b = { mem, slot };
+
+  g_array_append_val(plan->bindings, b);
 }
 
 /* Marks an activation dead: later steps may reuse its buffer. */
@@ -155,10 +208,11 @@ static bool act_new(Ctx *c, const dnnl_memory_desc_t *md, Act *act,
 {
   act->md = *md;
   act->buf = slot_take(c->plan, dnnl_memory_desc_get_size(md));
-  act->mem = memory_new(c, md,
-                        g_array_index(c->plan->slots, Slot, act->buf).ptr,
-                        error);
-  return act->mem != NULL;
+  act->mem = memory_new(c, md, NULL, error);
+  if (act->mem == NULL)
+    return false;
+  slot_bind(c->plan, act->mem, act->buf);
+  return true;
 }
 
 /* Weights and factors that live as long as the plan. */
@@ -171,12 +225,33 @@ static void *owned_alloc(Ctx *c, gsize size)
 }
 
 static void add_step(Ctx *c, dnnl_primitive_t prim, int nargs,
-                     const dnnl_exec_arg_t *args)
+                     const dnnl_exec_arg_t *args, dnnl_memory_t scratch)
 {
   Step step = { prim, nargs, { { 0 } } };
 
   memcpy(step.args, args, nargs * sizeof *args);
+  if (scratch)
+    step.args[step.nargs++] = (dnnl_exec_arg_t) { DNNL_ARG_SCRATCHPAD,
+                                                  scratch };
   g_array_append_val(c->plan->steps, step);
+}
+
+/* The step's scratchpad memory, bound to the shared buffer later. */
+static bool scratch_for(Ctx *c, dnnl_primitive_desc_t pd,
+                        dnnl_memory_t *mem, GError **error)
+{
+  const dnnl_memory_desc_t *md =
+      dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  gsize size = md ? dnnl_memory_desc_get_size(md) : 0;
+
+  *mem = NULL;
+  if (size == 0)
+    return true;
+  c->plan->scratch_size = MAX(c->plan->scratch_size, size);
+  *mem = memory_new(c, md, NULL, error);
+  if (*mem)
+    g_ptr_array_add(c->plan->scratch_mems, *mem);
+  return *mem != NULL;
 }
 
 /* Creates the primitive of pd (destroying pd) and appends it. */
@@ -184,8 +259,14 @@ static bool add_pd_step(Ctx *c, dnnl_primitive_desc_t pd, int nargs,
                         const dnnl_exec_arg_t *args, GError **error)
 {
   dnnl_primitive_t prim = NULL;
+  dnnl_memory_t scratch = NULL;
   dnnl_status_t st = dnnl_primitive_create(&prim, pd);
 
+  if (st == dnnl_success && !scratch_for(c, pd, &scratch, error)) {
+    dnnl_primitive_destroy(prim);
+    dnnl_primitive_desc_destroy(pd);
+    return false;
+  }
   if (aapi_debug_enabled(AAPI_DEBUG_NN)) {
     const char *impl = NULL;
     dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
@@ -195,18 +276,19 @@ static bool add_pd_step(Ctx *c, dnnl_primitive_desc_t pd, int nargs,
   dnnl_primitive_desc_destroy(pd);
   if (!dnnl_ok(st, "primitive", error))
     return false;
-  add_step(c, prim, nargs, args);
+  add_step(c, prim, nargs, args, scratch);
   return true;
 }
 
 static bool reorder_pd(Ctx *c, const dnnl_memory_desc_t *from,
                        const dnnl_memory_desc_t *to,
+                       const_dnnl_primitive_attr_t attr,
                        dnnl_primitive_desc_t *pd, GError **error)
 {
   dnnl_engine_t engine = c->runner->engine;
 
   return dnnl_ok(dnnl_reorder_primitive_desc_create(pd, from, engine, to,
-                                                    engine, NULL),
+                                                    engine, attr),
                  "reorder", error);
 }
 
@@ -219,7 +301,7 @@ static bool act_as(Ctx *c, Act *x, const dnnl_memory_desc_t *want,
 
   if (dnnl_memory_desc_equal(&x->md, want))
     return true;
-  if (!reorder_pd(c, &x->md, want, &pd, error) ||
+  if (!reorder_pd(c, &x->md, want, c->runner->attr, &pd, error) ||
       !act_new(c, want, &y, error)) {
     dnnl_primitive_desc_destroy(pd);
     return false;
@@ -243,7 +325,7 @@ static bool reorder_now(Ctx *c, const dnnl_memory_desc_t *from_md,
   dnnl_memory_t src = memory_new(c, from_md, (void *) from, error);
   dnnl_memory_t dst = src ? memory_new(c, to_md, to, error) : NULL;
 
-  if (dst == NULL || !reorder_pd(c, from_md, to_md, &pd, error))
+  if (dst == NULL || !reorder_pd(c, from_md, to_md, NULL, &pd, error))
     return false;
   dnnl_status_t st = dnnl_primitive_create(&prim, pd);
   dnnl_primitive_desc_destroy(pd);
@@ -313,7 +395,7 @@ static dnnl_primitive_attr_t conv_attr(Ctx *c, const ConvSpec *s,
   dnnl_post_ops_t ops = NULL;
   const dnnl_dims_t d = { 1, s->oc, 1, 1 };
 
-  dnnl_primitive_attr_create(&attr);
+  dnnl_primitive_attr_clone(&attr, c->runner->attr);
   dnnl_post_ops_create(&ops);
   if (s->relu)
     dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0, 0);
@@ -441,7 +523,7 @@ static bool plan_pool(Ctx *c, const Act *x, Act *y, GError **error)
                    &desc, dnnl_forward_inference,
                    dnnl_pooling_avg_exclude_padding, &x->md, &dst, k, k,
                    zero, zero), "pooling", error) ||
-      !dnnl_ok(dnnl_primitive_desc_create(&pd, &desc, NULL,
+      !dnnl_ok(dnnl_primitive_desc_create(&pd, &desc, c->runner->attr,
                                           c->runner->engine, NULL),
                "pooling", error))
     return false;
@@ -477,7 +559,7 @@ static bool plan_upconv(Ctx *c, const char *prefix, int ic, int oc, Act *x,
                    &desc, dnnl_forward_inference,
                    dnnl_deconvolution_direct, &src, &wei, &bias, &dst, two,
                    zero, zero), "deconvolution", error) ||
-      !dnnl_ok(dnnl_primitive_desc_create(&pd, &desc, NULL,
+      !dnnl_ok(dnnl_primitive_desc_create(&pd, &desc, c->runner->attr,
                                           c->runner->engine, NULL),
                "deconvolution", error))
     return false;
@@ -519,7 +601,7 @@ static bool plan_resample(Ctx *c, Act *x, GError **error)
   if (!dnnl_ok(dnnl_resampling_forward_desc_init(
                    &desc, dnnl_forward_inference, dnnl_resampling_linear,
                    factors, &x->md, &dst), "resampling", error) ||
-      !dnnl_ok(dnnl_primitive_desc_create(&pd, &desc, NULL,
+      !dnnl_ok(dnnl_primitive_desc_create(&pd, &desc, c->runner->attr,
                                           c->runner->engine, NULL),
                "resampling", error))
     return false;
@@ -565,9 +647,11 @@ static bool plan_crop(Ctx *c, const Act *skip, int th, int tw, Act *y,
                                                offsets), "crop", error))
     return false;
   md_plain(&dst, 4, dims, md_tag(&skip->md));
-  void *base = g_array_index(c->plan->slots, Slot, skip->buf).ptr;
-  dnnl_memory_t src = memory_new(c, &sub, base, error);
-  if (src == NULL || !reorder_pd(c, &sub, &dst, &pd, error) ||
+  dnnl_memory_t src = memory_new(c, &sub, NULL, error);
+  if (src != NULL)
+    slot_bind(c->plan, src, skip->buf);
+  if (src == NULL ||
+      !reorder_pd(c, &sub, &dst, c->runner->attr, &pd, error) ||
       !act_new(c, &dst, y, error)) {
     dnnl_primitive_desc_destroy(pd);
     return false;
@@ -582,7 +666,8 @@ static bool concat_pd(Ctx *c, const Act *a, const Act *b,
 {
   const dnnl_memory_desc_t srcs[2] = { a->md, b->md };
 
-  return dnnl_concat_primitive_desc_create(pd, NULL, 2, 1, srcs, NULL,
+  return dnnl_concat_primitive_desc_create(pd, NULL, 2, 1, srcs,
+                                           c->runner->attr,
                                            c->runner->engine) ==
          dnnl_success;
 }
@@ -685,7 +770,8 @@ static bool plan_net(Ctx *c, int out_h, int out_w, GError **error)
     return false;
   /* The last step writes the caller's buffer instead of the pool's. */
   p->output = x.mem;
-  return true;
+  act_release(c, &x);
+  return slots_bind(p, error);
 }
 
 /* Sizes through the net as PyTorch computes them; false when a level
@@ -740,7 +826,11 @@ NnRunner *nn_runner_new(NnModel *model, GError **error)
   runner->model = nn_model_ref(model);
   runner->plans = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                         plan_free);
-  if (!dnnl_ok(dnnl_engine_create(&runner->engine, dnnl_cpu, 0),
+  if (!dnnl_ok(dnnl_primitive_attr_create(&runner->attr), "attr", error) ||
+      !dnnl_ok(dnnl_primitive_attr_set_scratchpad_mode(
+                   runner->attr, dnnl_scratchpad_mode_user), "attr",
+               error) ||
+      !dnnl_ok(dnnl_engine_create(&runner->engine, dnnl_cpu, 0),
                "engine", error) ||
       !dnnl_ok(dnnl_stream_create(&runner->stream, runner->engine,
                                   dnnl_stream_default_flags),
@@ -758,6 +848,8 @@ void nn_runner_free(NnRunner *runner)
     dnnl_stream_destroy(runner->stream);
   if (runner->engine)
     dnnl_engine_destroy(runner->engine);
+  if (runner->attr)
+    dnnl_primitive_attr_destroy(runner->attr);
   nn_model_unref(runner->model);
   g_free(runner);
 }
