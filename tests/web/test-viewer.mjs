@@ -248,7 +248,7 @@ async function statusText(page) {
 async function waitForStatus(page, pattern) {
   await page.waitForFunction((src) => new RegExp(src).test(
     document.getElementById("status-text").textContent), pattern.source,
-  { timeout: 120000 });
+  { timeout: 60000 });
 }
 
 // --- the test ---------------------------------------------------------------
@@ -352,6 +352,32 @@ async function checkNewVersion(server, slideId, before, drawn) {
     JSON.stringify(cls));
 }
 
+// The history panel lists the versions; reverting to the first makes a
+// new version equal to it.
+async function checkRevert(page, server, slideId) {
+  await page.click("button[data-tab=history]");
+  const rows = page.locator("#version-list li[data-seq]");
+  await rows.first().waitFor();
+  const before = (await getJSON(server, `/api/v1/slides/${slideId}/versions`))
+    .versions;
+  check(await rows.count() === before.length,
+    "the history panel lists every version", `${await rows.count()}`);
+  const first = before[0];
+  await page.click(`#version-list li[data-seq="${first.seq}"] button`);
+  await waitForStatus(page, /Reverted|Revert failed/);
+  check(/Reverted/.test(await statusText(page)), "the revert succeeds",
+    await statusText(page));
+  const after = (await getJSON(server, `/api/v1/slides/${slideId}/versions`))
+    .versions;
+  const newest = after[after.length - 1];
+  check(after.length === before.length + 1 && newest.count === first.count,
+    "the revert made a version equal to the first",
+    `${after.length} versions, newest holds ${newest.count}`);
+  const shown = await page.evaluate(() => window.aapiViewer.annotationCount());
+  check(shown === first.count, "the page shows the reverted annotations",
+    `${shown}`);
+}
+
 async function run() {
   const pre = prerequisites();
   const tmp = mkdtempSync(join(tmpdir(), "aapi-web-"));
@@ -380,6 +406,7 @@ async function run() {
       await saveWithoutToken(page, server, slide.id, before.length);
       await saveWithToken(page);
       await checkNewVersion(server, slide.id, before, drawn);
+      await checkRevert(page, server, slide.id);
     }
   } finally {
     if (browser) await browser.context.close().catch(() => {});

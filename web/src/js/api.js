@@ -40,11 +40,16 @@ async function failureReason(response) {
   return text.trim().slice(0, 300) || response.statusText || "request failed";
 }
 
-// fetch with the bearer token on writes and errors turned into ApiError.
-export async function request(method, path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
+// The header that carries the token; empty when none is set.  It goes
+// with reads too, for servers that close reads behind tokens.
+export function authHeaders() {
   const token = getToken();
-  if (method !== "GET" && token) headers.Authorization = `Bearer ${token}`;
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+// fetch with the bearer token and errors turned into ApiError.
+export async function request(method, path, options = {}) {
+  const headers = Object.assign(authHeaders(), options.headers || {});
   let response;
   try {
     response = await fetch(path, {

@@ -3,7 +3,9 @@
 
 /* global OpenSeadragon */
 
-import { api, ApiError, getToken, setToken } from "./api.js";
+import {
+  api, ApiError, authHeaders, getToken, request, setToken,
+} from "./api.js";
 import { readGeoJSON, saveBody } from "./annotations.js";
 import { Editor } from "./editor.js";
 import { clampRegion } from "./geometry.js";
@@ -40,10 +42,25 @@ function plural(n, word) {
 
 // --- slides ---------------------------------------------------------------
 
+// A thumbnail; with a token set it is fetched with the token, which an
+// <img> cannot send.
+function thumbnail(id) {
+  const img = el("img", { alt: "", loading: "lazy" });
+  const url = api.thumbnail(id, 240);
+  if (!getToken()) {
+    img.src = url;
+    return img;
+  }
+  request("GET", url).then((r) => r.blob())
+    .then((b) => { img.src = URL.createObjectURL(b); })
+    .catch(() => { img.alt = "no thumbnail"; });
+  return img;
+}
+
 function slideItem(s) {
   return el("li", { "data-id": s.id, title: s.path || s.name,
     onclick: () => openSlide(s.id) },
-    el("img", { src: api.thumbnail(s.id, 240), alt: "", loading: "lazy" }),
+    thumbnail(s.id),
     el("div", { class: "name" }, s.name),
     el("div", { class: "meta" },
       `${s.width}×${s.height} · ${plural(s.versions ?? 0, "version")}`));
@@ -106,6 +123,9 @@ async function openSlide(id) {
   app.editor.load([]);
   app.transform = new SlideTransform(app.viewer, contentRegion());
   app.overlay.transform = app.transform;
+  // Tiles go through XHR only when a token must go with them.
+  app.viewer.loadTilesWithAjax = !!getToken();
+  app.viewer.setAjaxHeaders(authHeaders(), false);
   app.viewer.open(api.dzi(id));
   await Promise.all([loadAnnotations(), loadVersions()]);
 }
@@ -129,7 +149,7 @@ async function loadAnnotations() {
     const list = await fetchLatest();
     app.editor.load(list);
     app.annotationsLoaded = true;
-    status.done(h, `${list.length} annotations loaded`);
+    status.done(h, `${plural(list.length, "annotation")} loaded`);
   } catch (e) {
     status.fail(h, `Cannot load annotations: ${reason(e)}`);
   }
@@ -229,7 +249,8 @@ async function revertTo(seq) {
   const h = status.busy(`Reverting to version #${seq}`);
   try {
     await api.revert(app.slide.id, seq);
-    await Promise.all([loadAnnotations(), loadVersions()]);
+    app.editor.load(await fetchLatest());
+    await loadVersions();
     status.done(h, `Reverted to version #${seq}`);
   } catch (e) {
     status.fail(h, `Revert failed: ${reason(e)}`);
@@ -504,7 +525,11 @@ function makeViewer() {
 function wireControls() {
   const token = $("token");
   token.value = getToken();
-  token.addEventListener("change", () => setToken(token.value.trim()));
+  token.addEventListener("change", () => {
+    setToken(token.value.trim());
+    // A token may open what a refused read had hidden.
+    if (app.slides.length === 0) loadSlides().then(openFirstSlide);
+  });
   $("btn-draw").addEventListener("click",
     () => setMode(app.mode === "draw" ? "select" : "draw"));
   $("btn-predict").addEventListener("click", predictView);
@@ -563,6 +588,12 @@ async function main() {
   render();
   exposeForTests();
   await loadSlides();
+  await openFirstSlide();
+}
+
+// The slide named in the address (?slide=<id>), else the first one.
+async function openFirstSlide() {
+  if (app.slide) return;
   const wanted = new URL(location.href).searchParams.get("slide");
   const first = wanted || (app.slides[0] && app.slides[0].id);
   if (first) await openSlide(first);

@@ -24,7 +24,8 @@ export function formatTime(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso || "");
   return d.toLocaleString(undefined, { year: "numeric", month: "short",
-    day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    hour12: false });
 }
 
 function formatRegion(r) {
