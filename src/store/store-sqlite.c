@@ -258,6 +258,12 @@ static bool sqlite_open(AapiStore *store, const char *rest, GError **error)
                 "sqlite:// URL names no file");
     return false;
   }
+  /* Each pooled connection would get a database of its own. */
+  if (g_str_has_prefix(rest, ":memory:") || g_str_has_prefix(rest, "file:")) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "sqlite:// needs a file path (not %s)", rest);
+    return false;
+  }
 
   /* Create the folder the file goes in. */
   parent = g_path_get_dirname(rest);

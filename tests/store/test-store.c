@@ -750,7 +750,8 @@ static void test_init_db_command(gconstpointer data)
 static void test_bad_urls(void)
 {
   static const char *const urls[] = {
-    "", "foo://x", "sqlite://", "mysql://u:p@127.0.0.1:1/",
+    "", "foo://x", "sqlite://", "sqlite://:memory:",
+    "mysql://u:p@127.0.0.1:1/",
     "mysql://u:p@127.0.0.1:1/a/b", "mysql://u:p@127.0.0.1:1/x`;DROP",
     "mysql://u:p@127.0.0.1:1/x%27",
   };
