@@ -327,8 +327,8 @@ static enum MHD_Result refuse_too_large(struct MHD_Connection *connection,
 }
 
 /* A piece of the body.  MHD cannot answer in the middle of a chunked
- * body, so past the limit the rest is dropped unread into memory and the
- * 413 goes out at its end; a stream that goes on past a further
+ * body, so past the limit the rest is read and thrown away, never kept,
+ * and the 413 goes out at its end; a stream that goes on past a further
  * allowance loses its connection instead. */
 static enum MHD_Result request_upload(struct MHD_Connection *connection,
                                       RequestState *state,
@@ -346,8 +346,9 @@ static enum MHD_Result request_upload(struct MHD_Connection *connection,
     state->discarded += n;
     if (state->discarded <= allowance)
       return MHD_YES;
+    g_autofree char *shown = g_strescape(url, NULL);
     g_message("%s %s: body goes on past %" G_GUINT64_FORMAT " bytes; "
-              "closing the connection id=%s", method, url,
+              "closing the connection id=%s", method, shown,
               limit + allowance, state->request_id);
     return MHD_NO;
   }
