@@ -276,7 +276,7 @@ static bool sqlite_open(AapiStore *store, const char *rest, GError **error)
   SqliteData *data = g_new0(SqliteData, 1);
   data->path = g_strdup(rest);
   store->backend_data = data;
-  store->max_conns = 4;
+  store->max_conns = 8;
   store->serialise_writes = true;
   return true;
 }
@@ -294,7 +294,9 @@ static void sqlite_close(AapiStore *store)
 
 /* --- the named lock: a row naming its owner process --- */
 
-/* A lock whose owner process on this host is gone is free again. */
+/* A lock whose owner process on this host is gone is free again.  An
+ * owner on another host is taken as alive: SQLite files are not shared
+ * across hosts (its locking needs one kernel). */
 static bool owner_is_gone(GPtrArray *row)
 {
   const char *host = row->pdata[0];
