@@ -29,6 +29,10 @@ typedef struct {
 void infer_result_free(InferResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(InferResult, infer_result_free)
 
+/* Loads every class's newest model from <model_root>/<Class>/ (aapi
+ * weight files and .ckpt checkpoints); classes without one are skipped.
+ * config and slides must outlive the engine; slides may be NULL when only
+ * infer_predict_slide is used. */
 InferEngine *infer_engine_new(const AapiConfig *config, SlideCache *slides,
                               GError **error);
 void infer_engine_free(InferEngine *engine);
@@ -36,7 +40,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(InferEngine, infer_engine_free)
 
 /* Rescans every class's model folder and swaps in newer models. */
 bool infer_engine_reload(InferEngine *engine, GError **error);
-/* Installs a model for a class now (after a promotion). */
+/* Installs a model for a class now (after a promotion); takes a new
+ * reference to model. */
 void infer_engine_set_model(InferEngine *engine, const char *class_name,
                             NnModel *model, const char *version);
 
@@ -45,3 +50,18 @@ void infer_engine_set_model(InferEngine *engine, const char *class_name,
 InferResult *infer_predict_region(InferEngine *engine, const char *slide_id,
                                   gint64 x, gint64 y, gint64 width,
                                   gint64 height, GError **error);
+
+/* The same for an open slide (the command line's --slide-file). */
+InferResult *infer_predict_slide(InferEngine *engine, Slide *slide,
+                                 gint64 x, gint64 y, gint64 width,
+                                 gint64 height, GError **error);
+
+/* Tiling: the old 256/64 tiling tile by tile (exact, slow) or big tiles
+ * with margins (default; AAPI_PREDICT_EXACT=1 chooses exact at start). */
+void infer_engine_set_exact(InferEngine *engine, bool exact);
+
+/* The result as ASAP XML, the compatible route's answer. */
+GString *infer_result_to_asap(const InferResult *result);
+/* The result as a GeoJSON FeatureCollection with a "models" member:
+ * {"<Class>": "<version>" or null}. */
+GString *infer_result_to_geojson(const InferResult *result);

@@ -1,0 +1,45 @@
+/*
+ * infer-engine-private.h: the engine's state, shared by the engine and the
+ * prediction of a region.
+ */
+#pragma once
+
+#include "infer/infer.h"
+
+/* A served model: reference counted (atomic), never changed. */
+typedef struct {
+  NnModel *model;
+  char *version;          /* the file name, an ISO timestamp */
+} InferModelEntry;
+
+typedef struct {
+  bool busy;                   /* under the engine lock */
+  NnRunner **runners;          /* per class, NULL until first used */
+  InferModelEntry **built_for; /* the entry each runner was built for */
+} InferWorker;
+
+struct InferEngine {
+  const AapiConfig *config;
+  SlideCache *slides;
+  GMutex lock;                 /* guards current[] and workers' busy */
+  guint n_classes;
+  InferModelEntry **current;   /* per class, NULL without a model */
+  guint n_workers;
+  InferWorker *workers;
+  bool tiling_exact;
+};
+
+InferModelEntry *infer_model_entry_ref(InferModelEntry *entry);
+void infer_model_entry_unref(InferModelEntry *entry);
+
+/* A free worker (marked busy) or AAPI_ERROR_BUSY. */
+InferWorker *infer_worker_acquire(InferEngine *engine, GError **error);
+void infer_worker_release(InferEngine *engine, InferWorker *worker);
+
+/* References to every class's current entry (NULL where none); release
+ * each with infer_model_entry_unref and the array with g_free. */
+InferModelEntry **infer_engine_snapshot(InferEngine *engine);
+
+/* The worker's runner for class c, rebuilt when the entry changed. */
+NnRunner *infer_worker_runner(InferWorker *worker, guint c,
+                              InferModelEntry *entry, GError **error);

@@ -1,0 +1,351 @@
+/*
+ * infer-predict.c: the prediction of a level-0 region, every class.
+ *
+ * The region is read once at level 0 and resized per class exactly as the
+ * old pipeline did (reading a coarser pyramid level would save little,
+ * since three of four classes share one scale, and its pixels are not the
+ * bicubic samples the models saw).  Masks are combined and traced on the
+ * whole region, so objects crossing internal tile seams come out whole.
+ */
+#include "infer/infer-engine-private.h"
+#include "infer/infer-private.h"
+
+#include "common/aapi-error.h"
+#include "common/log.h"
+
+#include <jansson.h>
+#include <string.h>
+
+/* Context kept around each big tile, in resized pixels: beyond it a
+ * tile's edges no longer change the network's output (measured with
+ * bench/predict on depth-5 models). */
+#define INFER_MARGIN 96
+/* Upper bound of a big tile's input edge: memory versus margin cost. */
+#define INFER_MAX_TILE 1024
+/* The old service's opening: 7 x 7 square, 3 iterations. */
+#define INFER_OPEN_SIZE 7
+#define INFER_OPEN_ITERATIONS 3
+
+void infer_result_free(InferResult *result)
+{
+  if (result == NULL)
+    return;
+  annot_set_free(result->annotations);
+  g_ptr_array_unref(result->class_names);
+  g_ptr_array_unref(result->model_versions);
+  g_free(result);
+}
+
+/* The region as one prediction needs it. */
+typedef struct {
+  gint64 x, y;
+  int w, h;
+  guint8 *rgb;           /* level 0, w x h */
+  GPtrArray *resized;    /* Resized*, one per distinct scale */
+} Region;
+
+typedef struct {
+  double factor;
+  int w, h;
+  guint8 *rgb;
+} Resized;
+
+static void resized_free(gpointer data)
+{
+  Resized *r = data;
+
+  g_free(r->rgb);
+  g_free(r);
+}
+
+/* The region at a class's scale, made once per distinct factor. */
+static const Resized *region_resized(Region *region, double factor)
+{
+  Resized *r;
+
+  for (guint i = 0; i < region->resized->len; i++) {
+    r = region->resized->pdata[i];
+    if (r->factor == factor)
+      return r;
+  }
+  r = g_new0(Resized, 1);
+  r->factor = factor;
+  r->w = infer_scaled_size(region->w, factor);
+  r->h = infer_scaled_size(region->h, factor);
+  r->rgb = g_malloc((gsize) r->w * r->h * 3);
+  infer_resize_cubic_rgb(region->rgb, region->w, region->h, r->rgb, r->w,
+                         r->h);
+  g_ptr_array_add(region->resized, r);
+  return r;
+}
+
+/* Checks the request before any work: size first, then the slide. */
+static bool check_region(InferEngine *engine, const SlideInfo *info,
+                         gint64 x, gint64 y, gint64 w, gint64 h,
+                         GError **error)
+{
+  if (x < 0 || y < 0 || x > info->width - w || y > info->height - h) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "region %" G_GINT64_FORMAT ",%" G_GINT64_FORMAT
+                " %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+                " is not inside the slide (%" G_GINT64_FORMAT "x%"
+                G_GINT64_FORMAT ")", x, y, w, h, info->width,
+                info->height);
+    return false;
+  }
+  return true;
+}
+
+static bool check_size(InferEngine *engine, gint64 w, gint64 h,
+                       GError **error)
+{
+  guint64 limit = engine->config->max_predict_pixels;
+
+  if (w <= 0 || h <= 0 || w > G_MAXINT / 4 || h > G_MAXINT / 4) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "region width and height must be positive");
+    return false;
+  }
+  if (limit > 0 && (guint64) w * (guint64) h > limit) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_TOO_LARGE,
+                "region of %" G_GUINT64_FORMAT " pixels is over the limit "
+                "of %" G_GUINT64_FORMAT " (AAPI_MAX_PREDICT_PIXELS)",
+                (guint64) w * (guint64) h, limit);
+    return false;
+  }
+  return true;
+}
+
+/* The binary, opened mask of one class at region size. */
+static guint8 *class_mask(InferEngine *engine, NnRunner *runner,
+                          const AapiClassInfo *info, Region *region,
+                          GError **error)
+{
+  const Resized *small = region_resized(region, info->resize);
+  InferTiling tiling = {
+    info->patch_size, info->stride_size, info->mirror_pad_size,
+    info->threshold, engine->tiling_exact, INFER_MARGIN, INFER_MAX_TILE,
+  };
+  gsize n = (gsize) region->w * region->h;
+  g_autofree float *heat = g_new(float, (gsize) small->w * small->h);
+  g_autofree float *full = g_new(float, n);
+  guint8 *mask;
+
+  if (!infer_class_heatmap(runner, &tiling, small->rgb, small->w, small->h,
+                           heat, error))
+    return NULL;
+
+  /* Back to region size, binarised at 0.5, opened. */
+  infer_resize_nearest_f32(heat, small->w, small->h, full, region->w,
+                           region->h);
+  mask = g_malloc(n);
+  for (gsize i = 0; i < n; i++)
+    mask[i] = full[i] > 0.5f;
+  infer_mask_open(mask, region->w, region->h, INFER_OPEN_SIZE,
+                  INFER_OPEN_ITERATIONS);
+  return mask;
+}
+
+/* Per pixel the first class (label order) whose mask is set, 1-based;
+ * 0 is background. */
+static guint16 *combine_masks(guint8 **masks, guint n_classes, gsize n)
+{
+  guint16 *label = g_new0(guint16, n);
+
+  for (guint c = n_classes; c-- > 0;) {
+    if (masks[c] == NULL)
+      continue;
+    for (gsize i = 0; i < n; i++)
+      if (masks[c][i])
+        label[i] = (guint16) (c + 1);
+  }
+  return label;
+}
+
+/* Adds the class's polygons of at least min_size, in level-0 pixels. */
+static void add_polygons(AnnotSet *set, const AapiClassInfo *info,
+                         const guint16 *label, guint16 value,
+                         const Region *region)
+{
+  gsize n = (gsize) region->w * region->h;
+  g_autofree guint8 *mask = g_malloc(n);
+  guint number = 0;
+
+  for (gsize i = 0; i < n; i++)
+    mask[i] = label[i] == value;
+  g_autoptr(GPtrArray) rings = infer_mask_contours(mask, region->w,
+                                                   region->h);
+  for (guint r = 0; r < rings->len; r++) {
+    GArray *ring = rings->pdata[r];
+
+    if (infer_ring_area(ring) < info->min_size)
+      continue;
+    g_autofree char *name = g_strdup_printf("%s_%03u", info->name,
+                                            number++);
+    Annotation *a = annotation_new(name, ANNOT_POLYGON, info->name,
+                                   info->color);
+
+    for (guint p = 0; p < ring->len; p++) {
+      AnnotPoint pt = g_array_index(ring, AnnotPoint, p);
+
+      pt.x += region->x;
+      pt.y += region->y;
+      g_array_append_val(a->coords, pt);
+    }
+    g_ptr_array_add(set->annotations, a);
+  }
+}
+
+static InferResult *result_new(void)
+{
+  InferResult *result = g_new0(InferResult, 1);
+
+  result->annotations = annot_set_new();
+  result->class_names = g_ptr_array_new_with_free_func(g_free);
+  result->model_versions = g_ptr_array_new_with_free_func(g_free);
+  return result;
+}
+
+/* Every class's mask (NULL for classes without a model). */
+static bool predict_masks(InferEngine *engine, InferWorker *worker,
+                          InferModelEntry **entries, Region *region,
+                          guint8 **masks, GError **error)
+{
+  for (guint c = 0; c < engine->n_classes; c++) {
+    const AapiClassInfo *info = engine->config->classes->pdata[c];
+    gint64 start = g_get_monotonic_time();
+
+    if (entries[c] == NULL)
+      continue;
+    NnRunner *runner = infer_worker_runner(worker, c, entries[c], error);
+    if (runner == NULL)
+      return false;
+    masks[c] = class_mask(engine, runner, info, region, error);
+    if (masks[c] == NULL) {
+      aapi_error_prefix(error, "class %s: ", info->name);
+      return false;
+    }
+    aapi_debug(AAPI_DEBUG_PERF, "predict %s: %.3f s", info->name,
+               (g_get_monotonic_time() - start) / 1e6);
+  }
+  return true;
+}
+
+static InferResult *build_result(InferEngine *engine,
+                                 InferModelEntry **entries, guint8 **masks,
+                                 const Region *region)
+{
+  InferResult *result = result_new();
+  gsize n = (gsize) region->w * region->h;
+  g_autofree guint16 *label = combine_masks(masks, engine->n_classes, n);
+
+  for (guint c = 0; c < engine->n_classes; c++) {
+    const AapiClassInfo *info = engine->config->classes->pdata[c];
+
+    g_ptr_array_add(result->class_names, g_strdup(info->name));
+    g_ptr_array_add(result->model_versions,
+                    entries[c] ? g_strdup(entries[c]->version) : NULL);
+    if (entries[c] == NULL)
+      continue;
+    g_ptr_array_add(result->annotations->groups,
+                    annot_group_new(info->name, "None", info->color));
+    add_polygons(result->annotations, info, label, (guint16) (c + 1),
+                 region);
+  }
+  return result;
+}
+
+/* Reads, predicts and traces with a worker held. */
+static InferResult *predict_with(InferEngine *engine, InferWorker *worker,
+                                 Slide *slide, Region *region,
+                                 GError **error)
+{
+  InferModelEntry **entries = infer_engine_snapshot(engine);
+  g_autofree guint8 **masks = g_new0(guint8 *, engine->n_classes);
+  InferResult *result = NULL;
+
+  region->rgb = g_malloc((gsize) region->w * region->h * 3);
+  if (slide_read_region_rgb(slide, region->x, region->y, 0, region->w,
+                            region->h, region->rgb, error) &&
+      predict_masks(engine, worker, entries, region, masks, error))
+    result = build_result(engine, entries, masks, region);
+
+  for (guint c = 0; c < engine->n_classes; c++) {
+    g_free(masks[c]);
+    infer_model_entry_unref(entries[c]);
+  }
+  g_free(entries);
+  return result;
+}
+
+InferResult *infer_predict_slide(InferEngine *engine, Slide *slide,
+                                 gint64 x, gint64 y, gint64 width,
+                                 gint64 height, GError **error)
+{
+  Region region = { x, y, (int) width, (int) height, NULL, NULL };
+  InferWorker *worker;
+  InferResult *result;
+  gint64 start = g_get_monotonic_time();
+
+  if (!check_size(engine, width, height, error) ||
+      !check_region(engine, slide_get_info(slide), x, y, width, height,
+                    error))
+    return NULL;
+  worker = infer_worker_acquire(engine, error);
+  if (worker == NULL)
+    return NULL;
+
+  region.resized = g_ptr_array_new_with_free_func(resized_free);
+  result = predict_with(engine, worker, slide, &region, error);
+  infer_worker_release(engine, worker);
+  g_free(region.rgb);
+  g_ptr_array_unref(region.resized);
+  aapi_debug(AAPI_DEBUG_PERF, "predict %" G_GINT64_FORMAT "x%"
+             G_GINT64_FORMAT ": %.3f s", width, height,
+             (g_get_monotonic_time() - start) / 1e6);
+  return result;
+}
+
+InferResult *infer_predict_region(InferEngine *engine, const char *slide_id,
+                                  gint64 x, gint64 y, gint64 width,
+                                  gint64 height, GError **error)
+{
+  /* Size first: an oversized request costs no slide lookup. */
+  if (!check_size(engine, width, height, error))
+    return NULL;
+  g_autoptr(Slide) slide = slide_cache_get(engine->slides, slide_id, error);
+  if (slide == NULL)
+    return NULL;
+  return infer_predict_slide(engine, slide, x, y, width, height, error);
+}
+
+GString *infer_result_to_asap(const InferResult *result)
+{
+  return annot_write_asap(result->annotations);
+}
+
+GString *infer_result_to_geojson(const InferResult *result)
+{
+  g_autoptr(GString) text = annot_write_geojson(result->annotations);
+  json_t *root = json_loadb(text->str, text->len, 0, NULL);
+  json_t *models = json_object();
+  char *dumped;
+  GString *out;
+
+  for (guint c = 0; c < result->class_names->len; c++) {
+    const char *version = result->model_versions->pdata[c];
+
+    json_object_set_new(models, result->class_names->pdata[c],
+                        version ? json_string(version) : json_null());
+  }
+  /* The writer's output is ours, so it always parses. */
+  if (root == NULL)
+    root = json_pack("{s:s, s:[]}", "type", "FeatureCollection",
+                     "features");
+  json_object_set_new(root, "models", models);
+  dumped = json_dumps(root, JSON_COMPACT);
+  out = g_string_new(dumped);
+  free(dumped);
+  json_decref(root);
+  return out;
+}
