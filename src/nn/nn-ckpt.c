@@ -15,7 +15,7 @@
 #include <zip.h>
 
 #define CKPT_MAX_PICKLE (256u << 20)
-#define CKPT_MAX_STORAGE (G_GUINT64_CONSTANT(4) << 30)
+#define CKPT_MAX_STORAGE (G_GUINT64_CONSTANT(1) << 30)
 
 static void zip_discard_handle(zip_t *archive)
 {
@@ -249,6 +249,8 @@ static bool load_storage(Ckpt *ckpt, NnTensor *want, const PkObj *got,
 
   if (index < 0)
     return invalid(error, ckpt->path, "a tensor storage file is missing");
+  if ((guint64) got->storage->i > CKPT_MAX_STORAGE / elem)
+    return invalid(error, ckpt->path, "tensor storage too large");
   g_autofree guint8 *data = read_entry(ckpt, index, CKPT_MAX_STORAGE, &len,
                                        error);
   if (data == NULL)
