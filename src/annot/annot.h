@@ -120,6 +120,24 @@ AnnotSet *annot_read_geojson(const char *data, gsize length,
 /* Picks the reader by annot_format_sniff. */
 AnnotSet *annot_read_any(const char *data, gsize length, GError **error);
 
+/*
+ * A process-wide cache of parsed annotation files, so that a POST merges
+ * onto the newest version without parsing it again.  Entries are keyed by
+ * path and checked against the file's size, modification time and inode,
+ * so a changed file is read afresh; the cache holds at most
+ * ANNOT_CACHE_MAX_VERTICES vertices and drops the least recently used.
+ * Thread safe.
+ */
+#define ANNOT_CACHE_MAX_VERTICES 8000000
+
+/* A copy of the file's annotations (ASAP XML or GeoJSON), from the cache
+ * when the file is unchanged, else read (and cached). */
+AnnotSet *annot_cache_read_file(const char *path, GError **error);
+/* Records set as the content of the file just written at path. */
+void annot_cache_put(const char *path, const AnnotSet *set);
+/* Empties the cache. */
+void annot_cache_clear(void);
+
 /* Writers. */
 GString *annot_write_asap(const AnnotSet *set);
 /* A QuPath-style FeatureCollection: each feature has properties
