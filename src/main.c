@@ -21,6 +21,8 @@ static const struct {
   { "nn-train-step", cli_nn_train_step, "run one Adam step and dump state" },
   { "predict", cli_predict, "predict the structures in a slide region" },
   { "train", cli_train, "run one training cycle now" },
+  { "evaluate", cli_evaluate,
+    "measure each class's model on the registered slides" },
 };
 
 static void usage(FILE *out)

@@ -20,6 +20,7 @@ int cli_nn_eval(int argc, char **argv);
 int cli_nn_train_step(int argc, char **argv);
 int cli_predict(int argc, char **argv);
 int cli_train(int argc, char **argv);
+int cli_evaluate(int argc, char **argv);
 
 /*
  * Parses the options every command shares (--data-dir, --database-url,

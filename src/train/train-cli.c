@@ -1,6 +1,6 @@
 /* train-cli.c: `aapi train`, one training cycle now. */
 #include "cli/cli.h"
-#include "train/train.h"
+#include "train/train-private.h"
 
 #include <stdio.h>
 
@@ -57,6 +57,83 @@ int cli_train(int argc, char **argv)
     printf("%-12s %-9s train %" G_GINT64_FORMAT " val %" G_GINT64_FORMAT
            "  %s\n", run->class_name, run->decision, run->n_train,
            run->n_val, run->detail ? run->detail : "");
+  }
+  return 0;
+}
+
+static char *opt_eval_class;
+
+static const GOptionEntry eval_entries[] = {
+  { "class", 0, 0, G_OPTION_ARG_STRING, &opt_eval_class,
+    "Evaluate only this class", "NAME" },
+  { NULL }
+};
+
+/* Every patch of every registered slide, held out or not: the slides are
+ * a test set here, not training data. */
+static bool evaluate_class(const AapiConfig *config, AapiStore *store,
+                           SlideCache *slides, const AapiClassInfo *info,
+                           GError **error)
+{
+  g_autofree char *path = train_newest_model_path(info);
+  if (path == NULL) {
+    printf("%-12s no model\n", info->name);
+    return true;
+  }
+  g_autoptr(NnModel) model = nn_model_load_any(path, error);
+  if (model == NULL)
+    return false;
+  g_autoptr(TrainDataset) data = train_dataset_build(config, store, slides,
+                                                     info, error);
+  if (data == NULL)
+    return false;
+  train_patches_append(data->train, data->val);
+  if (data->train->n == 0) {
+    printf("%-12s no annotated patches\n", info->name);
+    return true;
+  }
+
+  double f1 = 0;
+  if (!train_eval_f1(model, data->train, &f1, error))
+    return false;
+  g_autofree char *version = g_path_get_basename(path);
+  printf("%-12s F1 %.4f over %u patches  (model %s)\n", info->name, f1,
+         data->train->n, version);
+  return true;
+}
+
+int cli_evaluate(int argc, char **argv)
+{
+  int status = 0;
+  g_autoptr(AapiConfig) config = cli_parse(
+      "evaluate", NULL,
+      "Measures the pixel F1 of each class's served model on the annotated "
+      "structures of every registered slide (cut as for training).",
+      eval_entries, &argc, &argv, &status);
+  g_autoptr(GError) error = NULL;
+
+  if (config == NULL)
+    return status;
+  if (!slide_init_libs(&error))
+    return cli_fail("evaluate", error);
+  g_autoptr(AapiStore) store = store_open(config->database_url, &error);
+  if (store == NULL)
+    return cli_fail("evaluate", error);
+  g_autoptr(SlideCache) slides = slide_cache_new(store, 8);
+
+  bool matched = false;
+  for (guint i = 0; i < config->classes->len; i++) {
+    const AapiClassInfo *info = config->classes->pdata[i];
+    if (opt_eval_class &&
+        g_ascii_strcasecmp(opt_eval_class, info->name) != 0)
+      continue;
+    matched = true;
+    if (!evaluate_class(config, store, slides, info, &error))
+      return cli_fail("evaluate", error);
+  }
+  if (!matched) {
+    fprintf(stderr, "aapi evaluate: no class named '%s'\n", opt_eval_class);
+    return 1;
   }
   return 0;
 }
