@@ -378,6 +378,40 @@ async function checkRevert(page, server, slideId) {
     `${shown}`);
 }
 
+// Clicking inside the known polygon selects it; Delete and a save remove
+// it from the newest version.
+async function checkSelectAndDelete(page, server, slideId, polygon) {
+  await page.click("button[data-tab=annotate]");
+  const b = boxOf(polygon.points);
+  const m = Math.max(b.width, b.height) * 0.6;
+  await page.evaluate((box) => window.aapiViewer.fitLevel0(box),
+    { x: b.x - m, y: b.y - m, width: b.width + 2 * m, height: b.height + 2 * m });
+  await waitForTiles(page);
+  const vb = await page.locator("#viewer").boundingBox();
+  const c = await page.evaluate(([x, y]) =>
+    window.aapiViewer.level0ToElement(x, y),
+  [b.x + b.width / 2, b.y + b.height / 2]);
+  await page.mouse.click(vb.x + c.x, vb.y + c.y);
+  const selected = await page.evaluate(() =>
+    window.aapiViewer.app.editor.selected &&
+    window.aapiViewer.app.editor.selected.name);
+  check(selected === polygon.name, "a click selects the polygon under it",
+    String(selected));
+  await page.keyboard.press("Delete");
+  await page.click("#btn-save");
+  await waitForStatus(page, /Saved as a new version|Save failed|reloading/);
+  const versions = (await getJSON(server,
+    `/api/v1/slides/${slideId}/versions`)).versions;
+  const latest = await getJSON(server,
+    `/api/v1/slides/${slideId}/versions/latest?format=geojson`);
+  const names = latest.features.map((f) => f.properties && f.properties.name);
+  check(!names.includes(polygon.name) &&
+    versions[versions.length - 1].count ===
+      versions[versions.length - 2].count - 1,
+  "the deleted polygon is gone from the newest version",
+  `${versions[versions.length - 1].count} annotations`);
+}
+
 async function run() {
   const pre = prerequisites();
   const tmp = mkdtempSync(join(tmpdir(), "aapi-web-"));
@@ -407,6 +441,7 @@ async function run() {
       await saveWithToken(page);
       await checkNewVersion(server, slide.id, before, drawn);
       await checkRevert(page, server, slide.id);
+      await checkSelectAndDelete(page, server, slide.id, polygon);
     }
   } finally {
     if (browser) await browser.context.close().catch(() => {});

@@ -1,0 +1,140 @@
+// Unit tests of the viewer's modules that need no browser: geometry, the
+// GeoJSON reader, the ASAP XML writer and the editor's pending changes.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  makeAnnotation, readGeoJSON, saveBody, writeAsap,
+} from "../../web/src/js/annotations.js";
+import { Editor } from "../../web/src/js/editor.js";
+import {
+  clampRegion, ringContains, simplifyRing,
+} from "../../web/src/js/geometry.js";
+
+const square = (x, y, s) => [[x, y], [x + s, y], [x + s, y + s], [x, y + s]];
+
+function poly(name, ring, state = "saved", group = "Glomerulus") {
+  return makeAnnotation({ name, group, color: "#4dd156", parts: [[ring]],
+    state });
+}
+
+test("clampRegion keeps the part inside the slide, in whole pixels", () => {
+  assert.deepEqual(clampRegion({ x: -10.5, y: 5.2, width: 100, height: 50 },
+    80, 40), { x: 0, y: 5, width: 80, height: 35 });
+  assert.equal(clampRegion({ x: 90, y: 0, width: 5, height: 5 }, 80, 40),
+    null);
+});
+
+test("simplifyRing drops close vertices and keeps the ends", () => {
+  const ring = [];
+  for (let i = 0; i <= 100; i++) ring.push([i, 0]);
+  ring.push([100, 50], [0, 50]);
+  const out = simplifyRing(ring, 10);
+  assert.ok(out.length < 20, `${out.length} vertices`);
+  assert.deepEqual(out[0], [0, 0]);
+  assert.deepEqual(out[out.length - 1], [0, 50]);
+  assert.equal(simplifyRing(square(0, 0, 1), 10).length, 4);
+});
+
+test("ringContains", () => {
+  assert.ok(ringContains(square(0, 0, 10), 5, 5));
+  assert.ok(!ringContains(square(0, 0, 10), 15, 5));
+});
+
+test("readGeoJSON opens rings and takes the class colour", () => {
+  const doc = { type: "FeatureCollection", features: [
+    { type: "Feature", geometry: { type: "Polygon",
+      coordinates: [[[0, 0], [10, 0], [10, 10], [0, 0]]] },
+    properties: { name: "A_000", classification: { name: "Artery",
+      color: [217, 203, 17] } } },
+    { type: "Feature", geometry: { type: "MultiPolygon", coordinates: [
+      [[[0, 0], [1, 0], [1, 1], [0, 0]]], [[[5, 5], [6, 5], [6, 6], [5, 5]]],
+    ] }, properties: { name: "M", classification: { name: "Tubules" } } },
+    { type: "Feature", geometry: null, properties: {} },
+  ] };
+  const list = readGeoJSON(doc, "saved",
+    (n) => (n === "Tubules" ? "#e89f17" : null));
+  assert.equal(list.length, 2);
+  assert.equal(list[0].color, "#d9cb11");
+  assert.deepEqual(list[0].parts[0][0], [[0, 0], [10, 0], [10, 10]]);
+  assert.equal(list[1].color, "#e89f17");
+  assert.equal(list[1].parts.length, 2);
+  assert.deepEqual(list[1].box, { x0: 0, y0: 0, x1: 6, y1: 6 });
+});
+
+test("writeAsap escapes attributes and writes plain decimals", () => {
+  const a = makeAnnotation({ name: 'a "b" <&>', group: "Artery",
+    color: "#D9CB11", parts: [[[[1e-9, 2.5], [1234567.125, 3], [4, 5]]]] });
+  const xml = writeAsap([a], [{ name: "Artery", color: "#d9cb11" }]);
+  assert.match(xml, /Name="a &quot;b&quot; &lt;&amp;&gt;"/);
+  assert.match(xml, /PartOfGroup="Artery" Color="#d9cb11"/);
+  assert.match(xml, /<Coordinate Order="0" X="0" Y="2.5"\/>/);
+  assert.match(xml, /<Coordinate Order="1" X="1234567.125" Y="3"\/>/);
+  assert.match(xml, /<Group Name="Artery" PartOfGroup="None" Color="#d9cb11">\s*<Attributes\/>/);
+  assert.doesNotMatch(xml, /e[-+]\d/);
+});
+
+test("saveBody uses GeoJSON only for shapes ASAP cannot hold", () => {
+  const plain = poly("p", square(0, 0, 10));
+  assert.equal(saveBody([plain], []).contentType, "application/xml");
+  const holed = makeAnnotation({ name: "h", group: "G", color: "#000000",
+    parts: [[square(0, 0, 10), square(2, 2, 2)]] });
+  const body = saveBody([plain, holed], []);
+  assert.equal(body.contentType, "application/geo+json");
+  const doc = JSON.parse(body.body);
+  assert.equal(doc.features[1].geometry.coordinates.length, 2);
+  assert.deepEqual(doc.features[0].geometry.coordinates[0][4], [0, 0]);
+});
+
+test("the editor saves what touches the region, never predictions", () => {
+  const ed = new Editor(() => {});
+  ed.load([poly("Glomerulus_000", square(0, 0, 10)),
+    poly("Glomerulus_001", square(100, 100, 10))]);
+  ed.addPredictions([poly("P", square(2, 2, 3), "predicted")],
+    { x: 0, y: 0, width: 20, height: 20 });
+  const names = ed.toSave({ x: 0, y: 0, width: 20, height: 20 })
+    .map((a) => a.name);
+  assert.deepEqual(names, ["Glomerulus_000"]);
+  assert.equal(ed.nextName("Glomerulus"), "Glomerulus_002");
+  ed.acceptAll();
+  assert.equal(ed.pending().added, 1);
+});
+
+test("hitTest picks the smallest polygon containing the point", () => {
+  const ed = new Editor(() => {});
+  const big = poly("big", square(0, 0, 100));
+  const small = poly("small", square(40, 40, 10));
+  ed.load([big, small]);
+  assert.equal(ed.hitTest(45, 45, 1), small);
+  assert.equal(ed.hitTest(10, 10, 1), big);
+  assert.equal(ed.hitTest(100.5, 50, 1), big);
+  assert.equal(ed.hitTest(300, 300, 1), null);
+});
+
+test("after a save, edits outside the region stay pending", () => {
+  const ed = new Editor(() => {});
+  const inside = poly("Glomerulus_000", square(0, 0, 10));
+  const outside = poly("Glomerulus_001", square(500, 500, 10));
+  ed.load([inside, outside]);
+  ed.remove(inside);
+  ed.remove(outside);
+  ed.startDraft();
+  for (const [x, y] of square(900, 900, 20)) ed.addVertex(x, y, 1);
+  ed.closeDraft();
+  assert.deepEqual(ed.pending(), { added: 1, deleted: 2 });
+  // The server's new version: inside gone, outside still there.
+  const reloaded = [poly("Glomerulus_001", square(500, 500, 10))];
+  ed.reloadKeeping(reloaded, { x: 0, y: 0, width: 50, height: 50 });
+  assert.deepEqual(ed.pending(), { added: 1, deleted: 1 });
+  assert.deepEqual(ed.annotations.map((a) => a.state), ["new"]);
+});
+
+test("a double-click's second click adds no vertex", () => {
+  const ed = new Editor(() => {});
+  ed.startDraft();
+  ed.addVertex(0, 0, 4);
+  ed.addVertex(1, 1, 4);
+  ed.addVertex(10, 0, 4);
+  assert.equal(ed.draft.points.length, 2);
+  assert.equal(ed.closeDraft(), null);
+});
