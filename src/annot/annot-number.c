@@ -75,10 +75,10 @@ bool annot_parse_coordinate(const char *text, double *out, GError **error)
 
 /* Writes an integer of at most 15 digits; printf is the slow part of
  * writing big files, and integral pixel coordinates are the common case. */
-static void append_integer(GString *out, gint64 value)
+static gsize format_integer(char *out, gint64 value)
 {
   char digits[24];
-  int n = 0;
+  gsize n = 0, length = 0;
   guint64 magnitude = value < 0 ? (guint64) -value : (guint64) value;
 
   do {
@@ -86,28 +86,35 @@ static void append_integer(GString *out, gint64 value)
     magnitude /= 10;
   } while (magnitude > 0);
   if (value < 0)
-    g_string_append_c(out, '-');
+    out[length++] = '-';
   while (n > 0)
-    g_string_append_c(out, digits[--n]);
+    out[length++] = digits[--n];
+  out[length] = '\0';
+  return length;
+}
+
+gsize annot_format_number(char *out, double value)
+{
+  /* Integral values below 2^53 are exact as integers. */
+  if (value == floor(value) && fabs(value) < 1e15)
+    return format_integer(out, (gint64) value);
+
+  /* The shortest of 15, 16 and 17 significant digits that reads back. */
+  static const char *const formats[] = { "%.15g", "%.16g", "%.17g" };
+  for (guint i = 0; i < G_N_ELEMENTS(formats); i++) {
+    g_ascii_formatd(out, ANNOT_NUMBER_MAX, formats[i], value);
+    if (g_ascii_strtod(out, NULL) == value)
+      break;
+  }
+  return strlen(out);
 }
 
 void annot_append_number(GString *out, double value)
 {
-  /* Integral values below 2^53 are exact as integers. */
-  if (value == floor(value) && fabs(value) < 1e15) {
-    append_integer(out, (gint64) value);
-    return;
-  }
+  char buffer[ANNOT_NUMBER_MAX];
+  gsize length = annot_format_number(buffer, value);
 
-  /* The shortest of 15, 16 and 17 significant digits that reads back. */
-  char buffer[G_ASCII_DTOSTR_BUF_SIZE];
-  static const char *const formats[] = { "%.15g", "%.16g", "%.17g" };
-  for (guint i = 0; i < G_N_ELEMENTS(formats); i++) {
-    g_ascii_formatd(buffer, sizeof(buffer), formats[i], value);
-    if (g_ascii_strtod(buffer, NULL) == value)
-      break;
-  }
-  g_string_append(out, buffer);
+  g_string_append_len(out, buffer, (gssize) length);
 }
 
 /* g_markup_escape_text writes control characters as references that XML

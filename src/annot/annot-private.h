@@ -15,8 +15,11 @@ GHashTable *annot_extra_table(GHashTable **extra);
  * ASAP files that way).  Errors are AAPI_ERROR_UNPROCESSABLE. */
 bool annot_parse_coordinate(const char *text, double *out, GError **error);
 
-/* Appends the shortest decimal text that reads back as exactly value;
- * integral values get no decimal part. */
+/* Writes the shortest decimal text that reads back as exactly value into
+ * out (ANNOT_NUMBER_MAX bytes), NUL-terminated; returns its length.
+ * Integral values get no decimal part. */
+#define ANNOT_NUMBER_MAX G_ASCII_DTOSTR_BUF_SIZE
+gsize annot_format_number(char *out, double value);
 void annot_append_number(GString *out, double value);
 
 /* Appends text with the five XML special characters and control

@@ -43,25 +43,41 @@ static void append_extra(GString *out, GHashTable *extra)
     append_attribute(out, keys[i], g_hash_table_lookup(extra, keys[i]));
 }
 
+/* Appends text to a line buffer; the caller sized it. */
+static char *put(char *line, const char *text, gsize length)
+{
+  memcpy(line, text, length);
+  return line + length;
+}
+
+#define PUT(line, literal) put(line, literal, sizeof(literal) - 1)
+
+/* One line per vertex, built on the stack and appended once: big files
+ * have a hundred thousand of them. */
 static void append_points(GString *out, const GArray *points,
                           const char *element, bool ordered,
                           const char *indent)
 {
+  gsize indent_length = strlen(indent), element_length = strlen(element);
+  char line[64 + 3 * ANNOT_NUMBER_MAX + 64];
+
+  g_return_if_fail(indent_length + element_length < 64);
   for (guint i = 0; i < points->len; i++) {
     const AnnotPoint *p = &g_array_index(points, AnnotPoint, i);
-    g_string_append(out, indent);
-    g_string_append_c(out, '<');
-    g_string_append(out, element);
+    char *end = put(line, indent, indent_length);
+    end = PUT(end, "<");
+    end = put(end, element, element_length);
     if (ordered) {
-      g_string_append(out, " Order=\"");
-      annot_append_number(out, i);
-      g_string_append_c(out, '"');
+      end = PUT(end, " Order=\"");
+      end += annot_format_number(end, i);
+      end = PUT(end, "\"");
     }
-    g_string_append(out, " X=\"");
-    annot_append_number(out, p->x);
-    g_string_append(out, "\" Y=\"");
-    annot_append_number(out, p->y);
-    g_string_append(out, "\"/>\n");
+    end = PUT(end, " X=\"");
+    end += annot_format_number(end, p->x);
+    end = PUT(end, "\" Y=\"");
+    end += annot_format_number(end, p->y);
+    end = PUT(end, "\"/>\n");
+    g_string_append_len(out, line, end - line);
   }
 }
 

@@ -276,6 +276,52 @@ static void test_exact_numbers_holes_parts(void)
   g_assert_null(diff);
 }
 
+static void write_file(const char *path, const char *text)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_true(g_file_set_contents(path, text, -1, &error));
+}
+
+/* The cache gives copies, sees a changed file, and keeps what is put. */
+static void test_cache(void)
+{
+  g_autofree char *dir = test_make_tmpdir("annot-cache-");
+  g_autofree char *path = g_build_filename(dir, "v.xml", NULL);
+  g_autoptr(GError) error = NULL;
+
+  annot_cache_clear();
+  write_file(path, ordered_doc);
+  g_autoptr(AnnotSet) first = annot_cache_read_file(path, &error);
+  g_assert_no_error(error);
+  Annotation *a = first->annotations->pdata[0];
+  g_free(a->name);
+  a->name = g_strdup("changed by the caller");
+
+  g_autoptr(AnnotSet) second = annot_cache_read_file(path, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(((Annotation *) second->annotations->pdata[0])->name, ==,
+                  "a & <b> \"c\" \xc3\xa9");
+
+  /* A file written anew (another size) is read again. */
+  write_file(path, "<ASAP_Annotations><Annotations/></ASAP_Annotations>");
+  g_autoptr(AnnotSet) third = annot_cache_read_file(path, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(third->annotations->len, ==, 0);
+
+  /* What is put is what is read while the file stays. */
+  annot_cache_put(path, second);
+  g_autoptr(AnnotSet) fourth = annot_cache_read_file(path, &error);
+  g_assert_no_error(error);
+  g_autofree char *diff = annot_test_diff(second, fourth);
+  g_assert_null(diff);
+
+  g_autofree char *missing = g_build_filename(dir, "none.xml", NULL);
+  g_autoptr(AnnotSet) none = annot_cache_read_file(missing, &error);
+  g_assert_null(none);
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND);
+  annot_cache_clear();
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -293,5 +339,6 @@ int main(int argc, char **argv)
   g_test_add_func("/asap/order-and-attributes", test_order_and_attributes);
   g_test_add_func("/asap/exact-numbers-holes-parts",
                   test_exact_numbers_holes_parts);
+  g_test_add_func("/asap/cache", test_cache);
   return g_test_run();
 }
