@@ -98,6 +98,11 @@ static const StoreDialect mysql_dialect = {
       "VALUES (?, ?)",
   .begin_write = "START TRANSACTION",
   .lock_slide = "SELECT slide_ID FROM Slides WHERE slide_ID = ? FOR UPDATE",
+  /* Auto-increment values are handed out before commit: without this,
+   * a post on one slide could take seq 10, a post on another seq 11 and
+   * commit first, and a reader of "the largest seq" would miss 10. */
+  .lock_order = "SELECT meta_value FROM aapi_meta "
+                "WHERE meta_key = 'version_order' FOR UPDATE",
 };
 
 typedef struct {

@@ -53,6 +53,9 @@ typedef struct {
   const char *schema_mark;         /* ?, ? = version, time; no-op if there */
   const char *begin_write;         /* the transaction a write runs in */
   const char *lock_slide;          /* ? = slide id; a row if it exists */
+  /* Held from numbering a version to commit, so that versions commit in
+   * seq order; NULL when writes are serialised anyway. */
+  const char *lock_order;
 } StoreDialect;
 
 typedef struct {

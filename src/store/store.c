@@ -286,6 +286,13 @@ static bool init_schema(AapiStore *store, GError **error)
            error))
     return false;
 
+  /* The row the MariaDB backend locks to number versions in order. */
+  g_autofree char *order_row = g_strdup_printf(
+      "%s INTO aapi_meta (meta_key, meta_value) "
+      "VALUES ('version_order', '')", store->backend->sql->insert_ignore);
+  if (!run(store, order_row, NULL, 0, NULL, NULL, error))
+    return false;
+
   /* A newer aapi may have added what this one does not know about. */
   gint64 version = store_schema_version(store, error);
   if (version < 0)
@@ -791,6 +798,10 @@ bool store_slide_write_insert(StoreSlideWrite *write, StoreVersion *version,
       !text_fits(version->path_before, 300, "annotation path", error))
     return false;
   if (!insert_annotation_row(write, version, error))
+    return false;
+  const char *lock_order = write->store->backend->sql->lock_order;
+  if (lock_order && !conn_query(write->store, write->conn, lock_order, NULL,
+                                0, NULL, NULL, error))
     return false;
   if (!conn_query(
           write->store, write->conn,

@@ -92,7 +92,10 @@ StoreSlideWrite *store_slide_write_begin(AapiStore *store,
                                          GError **error);
 StoreVersion *store_slide_write_latest(StoreSlideWrite *write,
                                        GError **error);
-/* Inserts the Annotations row and its order row; fills version->seq. */
+/* Inserts the Annotations row and its order row; fills version->seq.
+ * Versions become visible in seq order across all slides and processes:
+ * once a reader has seen seq N, no version with a smaller seq appears
+ * later (so "the largest seq" is a sound change marker). */
 bool store_slide_write_insert(StoreSlideWrite *write, StoreVersion *version,
                               GError **error);
 bool store_slide_write_commit(StoreSlideWrite *write, GError **error);
