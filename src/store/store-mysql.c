@@ -274,6 +274,35 @@ typedef struct {
   double doubles[32];
 } ParamBinds;
 
+static void bind_one(ParamBinds *b, guint i, const StoreParam *param)
+{
+  MYSQL_BIND *bind = &b->bind[i];
+
+  switch (param->type) {
+  case STORE_INT:
+    b->ints[i] = param->i;
+    bind->buffer_type = MYSQL_TYPE_LONGLONG;
+    bind->buffer = &b->ints[i];
+    break;
+  case STORE_DOUBLE:
+    b->doubles[i] = param->d;
+    bind->buffer_type = MYSQL_TYPE_DOUBLE;
+    bind->buffer = &b->doubles[i];
+    break;
+  case STORE_TEXT:
+    b->length[i] = strlen(param->s);
+    bind->buffer_type = MYSQL_TYPE_STRING;
+    bind->buffer = (char *) param->s;
+    bind->buffer_length = b->length[i];
+    bind->length = &b->length[i];
+    break;
+  case STORE_NULL:
+  default:
+    bind->buffer_type = MYSQL_TYPE_NULL;
+    break;
+  }
+}
+
 static bool bind_params(MYSQL_STMT *stmt, ParamBinds *b,
                         const StoreParam *params, guint n, GError **error)
 {
@@ -284,32 +313,8 @@ static bool bind_params(MYSQL_STMT *stmt, ParamBinds *b,
     return false;
   }
   memset(b, 0, sizeof *b);
-  for (guint i = 0; i < n; i++) {
-    MYSQL_BIND *bind = &b->bind[i];
-    switch (params[i].type) {
-    case STORE_INT:
-      b->ints[i] = params[i].i;
-      bind->buffer_type = MYSQL_TYPE_LONGLONG;
-      bind->buffer = &b->ints[i];
-      break;
-    case STORE_DOUBLE:
-      b->doubles[i] = params[i].d;
-      bind->buffer_type = MYSQL_TYPE_DOUBLE;
-      bind->buffer = &b->doubles[i];
-      break;
-    case STORE_TEXT:
-      b->length[i] = strlen(params[i].s);
-      bind->buffer_type = MYSQL_TYPE_STRING;
-      bind->buffer = (char *) params[i].s;
-      bind->buffer_length = b->length[i];
-      bind->length = &b->length[i];
-      break;
-    case STORE_NULL:
-    default:
-      bind->buffer_type = MYSQL_TYPE_NULL;
-      break;
-    }
-  }
+  for (guint i = 0; i < n; i++)
+    bind_one(b, i, &params[i]);
   if (n > 0 && mysql_stmt_bind_param(stmt, b->bind) != 0) {
     store_set_error(error, "binding parameters", mysql_stmt_error(stmt));
     return false;

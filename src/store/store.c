@@ -274,14 +274,14 @@ static gint64 count_unordered(AapiStore *store, GError **error)
   return col_int(first_row(rows), 0, 0);
 }
 
-static bool init_schema(AapiStore *store, GError **error)
+/* Records the schema version and the rows aapi's own bookkeeping needs;
+ * a second process doing the same at once changes nothing. */
+static bool mark_schema(AapiStore *store, GError **error)
 {
-  if (!create_tables(store, error))
-    return false;
-
-  /* Record the schema version; a second process does the same. */
-  g_autofree char *now = store_format_time(g_get_real_time() / G_USEC_PER_SEC);
+  g_autofree char *now = store_format_time(g_get_real_time() /
+                                           G_USEC_PER_SEC);
   StoreParam mark[] = { P_INT(STORE_SCHEMA_VERSION), P_TEXT(now) };
+
   if (!run(store, store->backend->sql->schema_mark, mark, 2, NULL, NULL,
            error))
     return false;
@@ -301,6 +301,13 @@ static bool init_schema(AapiStore *store, GError **error)
     g_warning("database schema %" G_GINT64_FORMAT " is newer than this "
               "aapi's (%d); going on with the tables it knows", version,
               STORE_SCHEMA_VERSION);
+  return true;
+}
+
+static bool init_schema(AapiStore *store, GError **error)
+{
+  if (!create_tables(store, error) || !mark_schema(store, error))
+    return false;
 
   /* Number the old service's rows so that every version has a place. */
   store->n_backfilled = count_unordered(store, error);
