@@ -412,6 +412,32 @@ async function checkSelectAndDelete(page, server, slideId, polygon) {
   `${versions[versions.length - 1].count} annotations`);
 }
 
+// "Predict this view": predictions are listed as such and can be
+// accepted; with no models the server's reason is shown instead.
+async function checkPredict(page) {
+  await page.click("#btn-predict");
+  await waitForStatus(page, /predicted|Prediction failed/);
+  const text = await statusText(page);
+  const state = await page.evaluate(() => {
+    const ed = window.aapiViewer.app.editor;
+    return { predicted: ed.predictions().length,
+      listed: document.querySelectorAll("#prediction-list li").length };
+  });
+  if (/Prediction failed/.test(text)) {
+    check(/Prediction failed: \S/.test(text) && state.predicted === 0,
+      "a refused prediction shows the server's reason", text);
+    return;
+  }
+  check(state.listed === state.predicted,
+    "every prediction is listed for accept or delete",
+    `${state.listed} of ${state.predicted}`);
+  if (state.predicted === 0) return;
+  await page.click("#btn-accept-all");
+  const left = await page.evaluate(() =>
+    window.aapiViewer.app.editor.predictions().length);
+  check(left === 0, "accept all accepts every prediction");
+}
+
 async function run() {
   const pre = prerequisites();
   const tmp = mkdtempSync(join(tmpdir(), "aapi-web-"));
@@ -442,6 +468,7 @@ async function run() {
       await checkNewVersion(server, slide.id, before, drawn);
       await checkRevert(page, server, slide.id);
       await checkSelectAndDelete(page, server, slide.id, polygon);
+      await checkPredict(page);
     }
   } finally {
     if (browser) await browser.context.close().catch(() => {});

@@ -198,7 +198,8 @@ async function predictView() {
     const list = readGeoJSON(doc, "predicted",
       (n) => app.editor.classColor(n));
     app.editor.addPredictions(list, region);
-    status.done(h, `${list.length} polygons predicted; accept or delete ` +
+    status.done(h, list.length === 0 ? "Nothing predicted in this view" :
+      `${plural(list.length, "polygon")} predicted; accept or delete ` +
       "them, then save");
   } catch (e) {
     if (e.name === "AbortError") status.done(h, "Prediction cancelled");

@@ -62,7 +62,8 @@ export function renderHistory(versions, onRevert) {
 export function renderModels(models, classColor) {
   const classes = Object.entries((models && models.classes) || {})
     .map(([name, c]) => ({
-      name, color: classColor(name) || "#777777", current: c.current,
+      name, color: c.color || classColor(name) || "#777777",
+      current: c.current,
       versions: c.versions || [],
     }));
   drawF1Chart($("f1-chart"), classes);
@@ -94,13 +95,17 @@ export function renderJobs(jobs) {
   const box = $("job");
   const r = jobs && jobs.running;
   box.replaceChildren();
-  $("btn-train").disabled = !!r;
-  if (!r) {
+  const enabled = !jobs || jobs.enabled !== false;
+  $("btn-train").disabled = !!r || !enabled;
+  if (!enabled) {
+    box.append("Training is off on this server.");
+  } else if (!r) {
     box.append("No training cycle is running.");
   } else {
     const pct = Math.round(jobFraction(r) * 100);
     const loss = typeof r.loss === "number" ? r.loss.toFixed(4) : "–";
-    box.append(el("div", {}, el("strong", {}, `Training ${r.class}`),
+    box.append(el("div", {}, el("strong", {}, `Training ${r.class || ""}`),
+      r.phase ? ` · ${r.phase}` : "",
       ` · epoch ${r.epoch}/${r.epochs} · batch ${r.batch}/${r.batches}`),
       el("div", { class: "progress", role: "progressbar",
         "aria-valuenow": String(pct) },
@@ -109,7 +114,9 @@ export function renderJobs(jobs) {
   }
   const runs = $("run-list");
   runs.replaceChildren();
-  for (const run of ((jobs && jobs.runs) || []).slice(-8).reverse()) {
+  const newest = ((jobs && jobs.runs) || []).slice()
+    .sort((a, b) => (b.id || 0) - (a.id || 0)).slice(0, 8);
+  for (const run of newest) {
     const f1 = (v) => (typeof v === "number" ? v.toFixed(3) : "–");
     runs.append(el("li", { title: run.detail || "" },
       `${formatTime(run.finished || run.started)} · ${run.class}: ` +
