@@ -237,7 +237,9 @@ static void start_vertex(AsapReader *asap, int n,
   OrderedPoint vertex = { .index = asap->points->len };
   bool has_x = false, has_y = false, has_order = false;
 
-  for (int i = 0; i < n; i++) {
+  /* A failure stops the parser, which frees the text the values point
+   * into: nothing may be read after it. */
+  for (int i = 0; i < n && asap->error == NULL; i++) {
     Attribute a = attribute_at(attributes, i);
     if (a.prefix)
       continue;

@@ -252,14 +252,24 @@ static void add_group(AnnotSet *set, const char *name, const char *color)
   g_ptr_array_add(set->groups, annot_group_new(name, "None", color));
 }
 
+/* A string property, or NULL when absent or longer than the bound. */
+static const char *short_string(json_t *owner, const char *key)
+{
+  json_t *value = json_object_get(owner, key);
+
+  if (!json_is_string(value) ||
+      json_string_length(value) > ANNOT_MAX_ATTRIBUTE)
+    return NULL;
+  return json_string_value(value);
+}
+
 static void read_properties(GeojsonReader *reader, json_t *feature,
                             Annotation *annotation)
 {
   json_t *properties = json_object_get(feature, "properties");
   json_t *classification = json_object_get(properties, "classification");
-  const char *name = json_string_value(json_object_get(properties, "name"));
-  const char *group = json_string_value(
-      json_object_get(classification, "name"));
+  const char *name = short_string(properties, "name");
+  const char *group = short_string(classification, "name");
 
   /* Not the id: QuPath 0.2 puts the object type there. */
   annotation->name = g_strdup(name);

@@ -276,6 +276,28 @@ static void test_exact_numbers_holes_parts(void)
   g_assert_null(diff);
 }
 
+/* Random damage to a document gives a set or an error, never a crash. */
+static void test_mutations(void)
+{
+  gsize length = strlen(ordered_doc);
+  static const char alphabet[] = "<>&;\"'=/ !?[]#x0-.,\n";
+
+  for (int i = 0; i < 3000; i++) {
+    g_autofree char *text = g_strdup(ordered_doc);
+    int n = g_test_rand_int_range(1, 6);
+    for (int j = 0; j < n; j++)
+      text[g_test_rand_int_range(0, (gint32) length)] =
+          alphabet[g_test_rand_int_range(0, sizeof(alphabet) - 1)];
+    gsize cut = (gsize) g_test_rand_int_range(1, (gint32) length + 1);
+
+    g_autoptr(GError) error = NULL;
+    g_autoptr(AnnotSet) set = annot_read_asap(text, cut, &error);
+    g_assert_true((set == NULL) != (error == NULL));
+    if (error)
+      g_assert_error(error, AAPI_ERROR, AAPI_ERROR_UNPROCESSABLE);
+  }
+}
+
 static void write_file(const char *path, const char *text)
 {
   g_autoptr(GError) error = NULL;
@@ -340,5 +362,6 @@ int main(int argc, char **argv)
   g_test_add_func("/asap/exact-numbers-holes-parts",
                   test_exact_numbers_holes_parts);
   g_test_add_func("/asap/cache", test_cache);
+  g_test_add_func("/asap/mutations", test_mutations);
   return g_test_run();
 }
