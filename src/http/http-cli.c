@@ -1,10 +1,12 @@
 /* http-cli.c: `aapi serve`: open the store, reconcile versions, start the
  * slide cache, prediction and training, serve until SIGINT/SIGTERM. */
+#include "annot/version.h"
 #include "cli/cli.h"
 #include "common/aapi-error.h"
-#include "http/http-pending.h"
 #include "http/http.h"
+#include "infer/infer.h"
 #include "slide/dzi.h"
+#include "train/train.h"
 
 #include <glib-unix.h>
 #include <signal.h>
@@ -65,17 +67,11 @@ static void serve_start_models(const AapiConfig *config, ServeParts *parts)
 {
   g_autoptr(GError) error = NULL;
 
-  if (!HTTP_BUILT(infer_engine_new)) {
-    g_message("prediction is off: not built");
-    return;
-  }
   parts->engine = infer_engine_new(config, parts->slides, &error);
   if (parts->engine == NULL) {
     g_message("prediction is off: %s", error->message);
     return;
   }
-  if (!HTTP_BUILT(train_scheduler_start))
-    return;
   parts->scheduler = train_scheduler_start(config, parts->store,
                                            parts->slides, parts->engine,
                                            &error);
@@ -93,13 +89,6 @@ static gboolean serve_quit(gpointer loop)
 static bool serve_open(const AapiConfig *config, ServeParts *parts,
                        GError **error)
 {
-  const char *missing = http_pending_missing();
-
-  if (missing) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INTERNAL,
-                "this build lacks %s: the server cannot start", missing);
-    return false;
-  }
   if (!slide_init_libs(error))
     return false;
   parts->store = store_open(config->database_url, error);

@@ -3,7 +3,6 @@
 
 #include "annot/version.h"
 #include "common/aapi-error.h"
-#include "http/http-pending.h"
 #include "http/http-version.h"
 #include "slide/dzi.h"
 #include "slide/slide.h"

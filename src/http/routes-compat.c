@@ -3,7 +3,6 @@
 
 #include "annot/version.h"
 #include "common/aapi-error.h"
-#include "http/http-pending.h"
 #include "infer/infer.h"
 
 #include <string.h>
@@ -58,7 +57,7 @@ static bool predict_region(HttpRequest *request, HttpResponse *response,
 {
   InferEngine *engine = request->context->engine;
 
-  if (engine == NULL || !HTTP_BUILT(infer_predict_region)) {
+  if (engine == NULL) {
     http_response_set_text(response, 503, "application/json",
         "{\"error\":\"prediction is off: no models are loaded\"}", -1);
     return true;
