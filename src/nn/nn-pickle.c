@@ -226,8 +226,10 @@ static bool push_global(PkReader *r, const char *module, const char *name,
 {
   PkObj *obj = obj_new(r, PK_GLOBAL, error);
 
+  /* Names may reach error messages: keep them valid UTF-8. */
   if (obj) {
-    obj->str = g_strdup_printf("%s %s", module, name);
+    g_autofree char *text = g_strdup_printf("%s %s", module, name);
+    obj->str = g_utf8_make_valid(text, -1);
     obj->len = strlen(obj->str);
   }
   return push(r, obj, error);

@@ -5,10 +5,12 @@ checkpoint must be made and the tests needing it skip without it.
 """
 import array
 import os
+import random
 import shutil
 import sys
 import tempfile
 import unittest
+import zipfile
 
 from aapi_server import run_aapi, shared_path
 
@@ -158,6 +160,33 @@ class NnCliTest(unittest.TestCase):
                            "--model-dir", self.models], check=False)
         self.assertEqual(result.returncode, 1)
         self.assertIn("hyper-parameters imply", result.stderr)
+
+    def test_mutated_pickles_fail_cleanly(self):
+        """Damaged data.pkl files: a clear error or a model, never a
+        crash."""
+        case = shared_path(FIXTURE)
+        with zipfile.ZipFile(os.path.join(case, "model.ckpt")) as z:
+            entries = {n: z.read(n) for n in z.namelist()}
+        pkl = next(n for n in entries if n.endswith("/data.pkl"))
+        rng = random.Random(7)
+        bad = os.path.join(self.tmp, "mutated.ckpt")
+        inp = os.path.join(case, "input.bin")
+        for i in range(60):
+            data = bytearray(entries[pkl])
+            for _ in range(rng.randint(1, 4)):
+                pos = rng.randrange(len(data))
+                if rng.random() < 0.7:
+                    data[pos] = rng.randrange(256)
+                else:
+                    del data[pos:pos + rng.randint(1, 40)]
+            with zipfile.ZipFile(bad, "w") as z:
+                for name, blob in entries.items():
+                    z.writestr(name, bytes(data) if name == pkl else blob)
+            result, _ = self.eval(bad, inp, "2,3,64,64", check=False)
+            self.assertIn(result.returncode, (0, 1),
+                          f"mutation {i}: {result.stderr}")
+            if result.returncode:
+                self.assertIn("aapi nn-eval:", result.stderr)
 
 
 if __name__ == "__main__":
