@@ -314,6 +314,32 @@ static void test_corrupt_newest(gconstpointer data)
   g_assert_cmpuint(count_files(f), ==, 1);
 }
 
+/* Several processes opening one fresh database at once all succeed. */
+static void test_concurrent_open(gconstpointer data)
+{
+  g_autofree char *url = test_store_url(BACKEND(data), "open");
+  g_autofree char *dir = test_make_tmpdir("open");
+  g_autoptr(GError) error = NULL;
+  GSubprocess *children[4];
+
+  if (url == NULL)
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS(children); i++) {
+    children[i] = g_subprocess_new(G_SUBPROCESS_FLAGS_NONE, &error,
+                                   helper_path, url, dir, SLIDE, "0", "0",
+                                   NULL);
+    g_assert_no_error(error);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS(children); i++) {
+    g_assert_true(g_subprocess_wait_check(children[i], NULL, &error));
+    g_assert_no_error(error);
+    g_object_unref(children[i]);
+  }
+  g_autoptr(AapiStore) store = test_store_open(url);
+  g_assert_null(store_created_tables(store)[0]);
+  g_assert_cmpint(store_schema_version(store, &error), ==, 1);
+}
+
 static void test_revert(gconstpointer data)
 {
   g_autoptr(Fixture) f = fixture_new(data);
@@ -406,6 +432,7 @@ int main(int argc, char **argv)
   test_store_add("version/concurrent-posts", test_concurrent_posts);
   test_store_add("version/two-processes", test_two_processes);
   test_store_add("version/corrupt-newest", test_corrupt_newest);
+  test_store_add("version/concurrent-open", test_concurrent_open);
   test_store_add("version/revert", test_revert);
   test_store_add("version/reconcile", test_reconcile);
   int status = g_test_run();
