@@ -146,8 +146,8 @@ GPtrArray *store_train_run_list(AapiStore *store, gint64 limit,
                                 GError **error);
 
 /* A named lock held by one process at a time across every process that
- * shares the database (a training cycle).  Returns false without error
- * when another holder has it. */
+ * shares the database (a training cycle).  Returns NULL without error
+ * when another holder has it.  Release it before closing the store. */
 typedef struct StoreLock StoreLock;
 StoreLock *store_lock_try(AapiStore *store, const char *name,
                           GError **error);
