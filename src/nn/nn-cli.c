@@ -265,9 +265,3 @@ int cli_nn_eval(int argc, char **argv)
     return cli_fail("nn-eval", error);
   return 0;
 }
-
-int cli_nn_train_step(int argc, char **argv)
-{
-  fprintf(stderr, "aapi: cli_nn_train_step is not built yet\n");
-  return 1;
-}
