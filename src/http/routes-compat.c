@@ -67,7 +67,7 @@ static bool predict_region(HttpRequest *request, HttpResponse *response,
       region[0], region[1], region[2], region[3], error);
   if (result == NULL)
     return false;
-  GString *xml = annot_write_asap(result->annotations);
+  GString *xml = infer_result_to_asap(result);
   gsize length = xml->len;
   http_response_take_bytes(response, 200, "application/xml",
       g_bytes_new_take(g_string_free(xml, FALSE), length));
