@@ -97,7 +97,10 @@ export const api = {
     { body, headers: { "Content-Type": contentType } }),
   models: () => getJSON("/api/v1/models"),
   jobs: () => getJSON("/api/v1/jobs"),
-  train: async () => (await request("POST", "/api/v1/train")).json(),
+  train: async (options) => (await request("POST", "/api/v1/train", {
+    body: JSON.stringify(options),
+    headers: { "Content-Type": "application/json" },
+  })).json(),
   dzi: (id) => `/api/v1/slides/${id}.dzi`,
   thumbnail: (id, max) => `/api/v1/slides/${id}/thumbnail?max=${max}`,
 };

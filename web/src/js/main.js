@@ -481,7 +481,9 @@ function showTab(name) {
 async function startTraining() {
   const h = status.busy("Starting a training cycle");
   try {
-    await api.train();
+    const options = { bootstrap: $("train-bootstrap").checked };
+    if ($("train-class").value) options.class = $("train-class").value;
+    await api.train(options);
     status.done(h, "Training cycle started");
     app.poller.poll();
   } catch (e) {

@@ -67,6 +67,11 @@ export function renderModels(models, classColor) {
       versions: c.versions || [],
     }));
   drawF1Chart($("f1-chart"), classes);
+  const select = $("train-class");
+  if (select.options.length !== classes.length + 1) {
+    select.replaceChildren(el("option", { value: "" }, "all"),
+      ...classes.map((c) => el("option", { value: c.name }, c.name)));
+  }
   const legend = $("model-legend");
   legend.replaceChildren();
   if (classes.length === 0) {
@@ -104,9 +109,11 @@ export function renderJobs(jobs) {
   } else {
     const pct = Math.round(jobFraction(r) * 100);
     const loss = typeof r.loss === "number" ? r.loss.toFixed(4) : "–";
+    // Before the first batch there are no epochs to count yet.
+    const steps = r.epochs > 0 ? ` · epoch ${r.epoch}/${r.epochs} · ` +
+      `batch ${r.batch}/${r.batches}` : "";
     box.append(el("div", {}, el("strong", {}, `Training ${r.class || ""}`),
-      r.phase ? ` · ${r.phase}` : "",
-      ` · epoch ${r.epoch}/${r.epochs} · batch ${r.batch}/${r.batches}`),
+      r.phase ? ` · ${r.phase}` : "", steps),
       el("div", { class: "progress", role: "progressbar",
         "aria-valuenow": String(pct) },
         el("div", { style: `width:${pct}%` })),
@@ -118,10 +125,11 @@ export function renderJobs(jobs) {
     .sort((a, b) => (b.id || 0) - (a.id || 0)).slice(0, 8);
   for (const run of newest) {
     const f1 = (v) => (typeof v === "number" ? v.toFixed(3) : "–");
-    runs.append(el("li", { title: run.detail || "" },
+    runs.append(el("li", {},
       `${formatTime(run.finished || run.started)} · ${run.class}: ` +
       `F1 ${f1(run.f1_before)} → ${f1(run.f1_after)} · ` +
-      `${run.decision || "running"}`));
+      `${run.decision || "running"}`,
+      run.detail ? el("span", { class: "detail" }, run.detail) : null));
   }
 }
 
