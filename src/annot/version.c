@@ -228,19 +228,14 @@ static char *write_version_file(const char *folder, const char *data,
 
 /* --- reading --- */
 
+/* Through the parsed-file cache: a post usually merges onto the file the
+ * previous post just wrote, and a version file never changes in place. */
 static AnnotSet *load_path(const char *path, GError **error)
 {
-  g_autofree char *data = NULL;
-  gsize length;
+  AnnotSet *set = annot_cache_read_file(path, error);
 
-  if (!g_file_get_contents(path, &data, &length, NULL)) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO,
-                "cannot read annotation file %s", path);
-    return NULL;
-  }
-  AnnotSet *set = annot_read_any(data, length, error);
   if (set == NULL)
-    aapi_error_prefix(error, "%s: ", path);
+    aapi_error_prefix(error, "annotation file: ");
   return set;
 }
 
@@ -364,6 +359,7 @@ static bool record_version(const AapiConfig *config, StoreSlideWrite *write,
     g_unlink(path);
     return false;
   }
+  annot_cache_put(path, set);
   if (result) {
     result->version = g_steal_pointer(&row);
     result->n_annotations = (gint64) set->annotations->len;
