@@ -10,6 +10,7 @@ import { Editor } from "../../web/src/js/editor.js";
 import {
   clampRegion, ringContains, simplifyRing,
 } from "../../web/src/js/geometry.js";
+import { SlideTransform } from "../../web/src/js/overlay.js";
 
 const square = (x, y, s) => [[x, y], [x + s, y], [x + s, y + s], [x, y + s]];
 
@@ -137,4 +138,30 @@ test("a double-click's second click adds no vertex", () => {
   ed.addVertex(10, 0, 4);
   assert.equal(ed.draft.points.length, 2);
   assert.equal(ed.closeDraft(), null);
+});
+
+// A stand-in for OpenSeadragon: the Deep Zoom image is 2000 px wide and
+// shown at half size, its top-left corner at element pixel (30, 40).
+function fakeViewer() {
+  const item = {
+    imageToViewportCoordinates: (x, y) => ({ x: x / 2000, y: y / 2000 }),
+  };
+  return {
+    world: { getItemAt: () => item },
+    viewport: {
+      pixelFromPoint: (p) => ({ x: 30 + p.x * 1000, y: 40 + p.y * 1000 }),
+    },
+    element: { clientWidth: 500, clientHeight: 400 },
+  };
+}
+
+test("level-0 points are shifted by the slide's bounds", () => {
+  const t = new SlideTransform(fakeViewer(), { x: 300, y: 500 });
+  assert.deepEqual(t.toElement(300, 500), { x: 30, y: 40 });
+  assert.deepEqual(t.toElement(500, 900), { x: 130, y: 240 });
+  assert.deepEqual(t.toLevel0(130, 240), { x: 500, y: 900 });
+  assert.deepEqual(t.viewRegion(), { x: 240, y: 420, width: 1000,
+    height: 800 });
+  const plain = new SlideTransform(fakeViewer(), { x: 0, y: 0 });
+  assert.deepEqual(plain.toElement(0, 0), { x: 30, y: 40 });
 });
