@@ -29,6 +29,9 @@ AnnotSet *annot_read_any(const char *data, gsize length, GError **error)
   case ANNOT_FORMAT_ASAP:
     return annot_read_asap(data, length, error);
   case ANNOT_FORMAT_GEOJSON:
+    /* jansson does not skip a byte order mark itself. */
+    if (length >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
+      return annot_read_geojson(data + 3, length - 3, error);
     return annot_read_geojson(data, length, error);
   default:
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_UNPROCESSABLE,

@@ -216,13 +216,19 @@ static bool vertex_number(AsapReader *asap, const Attribute *a, bool order,
 {
   char buffer[72];
   g_autoptr(GError) local = NULL;
+  const char *start = a->value, *end = a->value + a->length;
 
-  if (a->length >= sizeof(buffer)) {
+  /* White space around a number is harmless. */
+  while (start < end && g_ascii_isspace(*start))
+    start++;
+  while (end > start && g_ascii_isspace(end[-1]))
+    end--;
+  if ((gsize) (end - start) >= sizeof(buffer)) {
     fail(asap, "attribute %s is not a number", a->name);
     return false;
   }
-  memcpy(buffer, a->value, a->length);
-  buffer[a->length] = '\0';
+  memcpy(buffer, start, (gsize) (end - start));
+  buffer[end - start] = '\0';
 
   bool ok = order ? parse_order(buffer, order_value, &local)
                   : annot_parse_coordinate(buffer, value, &local);

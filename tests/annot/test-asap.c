@@ -212,7 +212,7 @@ static const char ordered_doc[] =
     "<Coordinates>"
     "<Coordinate Order=\"2\" X=\"3\" Y=\"30\"/>"
     "<Coordinate Order=\"0\" X=\"1,5\" Y=\"10\"/>"
-    "<Coordinate Order=\"1\" X=\"2.25\" Y=\"-20.125\"/>"
+    "<Coordinate Order=\"1\" X=\" 2.25\" Y=\"-20.125 \"/>"
     "</Coordinates></Annotation></Annotations>"
     "<AnnotationGroups>"
     "<Group Name=\"Parent\" PartOfGroup=\"None\" Color=\"#ffffff\">"

@@ -193,6 +193,14 @@ static void test_sniff(void)
   g_autoptr(AnnotSet) set = annot_read_any("hello", 5, &error);
   g_assert_null(set);
   g_assert_error(error, AAPI_ERROR, AAPI_ERROR_UNPROCESSABLE);
+
+  static const char bom_json[] =
+      "\xef\xbb\xbf{\"type\":\"Point\",\"coordinates\":[1,2]}";
+  g_clear_error(&error);
+  g_autoptr(AnnotSet) point = annot_read_any(bom_json, strlen(bom_json),
+                                             &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(point->annotations->len, ==, 1);
 }
 
 int main(int argc, char **argv)
