@@ -164,34 +164,18 @@ static GEOSGeometry *make_polygon(MergeContext *ctx, const Annotation *shape)
                                   (GEOSGeometry **) holes->pdata, holes->len);
 }
 
-/* The annotation's areal shape: one polygon, or a collection of all its
- * parts (a collection, because degenerate parts may be lines). */
-static GEOSGeometry *make_area(MergeContext *ctx,
-                               const Annotation *annotation)
+/* A shape as its type says: parts take the type of their annotation. */
+static GEOSGeometry *make_geometry(MergeContext *ctx, AnnotType type,
+                                   const Annotation *shape)
 {
-  if (annotation->parts == NULL || annotation->parts->len == 0)
-    return make_polygon(ctx, annotation);
-
-  guint n = annotation->parts->len + 1;
-  g_autofree GEOSGeometry **geoms = g_new(GEOSGeometry *, n);
-  geoms[0] = make_polygon(ctx, annotation);
-  for (guint i = 1; i < n; i++)
-    geoms[i] = make_polygon(ctx, annotation->parts->pdata[i - 1]);
-  return GEOSGeom_createCollection_r(ctx->geos, GEOS_GEOMETRYCOLLECTION,
-                                     geoms, n);
-}
-
-static GEOSGeometry *make_geometry(MergeContext *ctx,
-                                   const Annotation *annotation)
-{
-  switch (annotation->type) {
+  switch (type) {
   case ANNOT_DOT:
   case ANNOT_POINTSET:
-    return make_points(ctx, annotation->coords);
+    return make_points(ctx, shape->coords);
   case ANNOT_MEASUREMENT:
-    return make_line(ctx, annotation->coords);
+    return make_line(ctx, shape->coords);
   default:
-    return make_area(ctx, annotation);
+    return make_polygon(ctx, shape);
   }
 }
 
@@ -205,19 +189,21 @@ static TestResult prepared_test(MergeContext *ctx, const GEOSGeometry *geom)
 }
 
 /* The outline of every ring, for geometry GEOS cannot repair. */
-static TestResult outline_test(MergeContext *ctx,
-                               const Annotation *annotation)
+/* The outline of a shape, closed when it is a ring, for geometry GEOS
+ * cannot repair. */
+static TestResult outline_test(MergeContext *ctx, const Annotation *shape)
 {
   TestResult result = TEST_NO;
-  GEOSGeometry *line = make_line(ctx, annotation->coords);
+  GEOSGeometry *line =
+      distinct_points(shape->coords) >= 3
+          ? GEOSGeom_createLineString_r(ctx->geos,
+                                        sequence(ctx, shape->coords, true))
+          : make_line(ctx, shape->coords);
 
   if (line) {
     result = prepared_test(ctx, line);
     GEOSGeom_destroy_r(ctx->geos, line);
   }
-  for (guint i = 0; result == TEST_NO && annotation->parts &&
-                    i < annotation->parts->len; i++)
-    result = outline_test(ctx, annotation->parts->pdata[i]);
   return result;
 }
 
@@ -240,28 +226,48 @@ static TestResult geometry_test(MergeContext *ctx, GEOSGeometry *geom)
   return result;
 }
 
-static bool intersects_box(MergeContext *ctx, const Annotation *annotation)
+/* One shape (the annotation itself or one of its parts) against the box:
+ * envelope first, then GEOS, then the outline when GEOS gives up. */
+static TestResult shape_test(MergeContext *ctx, const Annotation *annotation,
+                             const Annotation *shape)
 {
-  Envelope env = annotation_envelope(annotation);
+  Envelope env = { INFINITY, INFINITY, -INFINITY, -INFINITY };
+  envelope_add(&env, shape->coords);
   TestResult result = envelope_test(&ctx->bounds, &env);
-
   if (result != TEST_FAILED)
-    return result == TEST_YES;
+    return result;
 
-  GEOSGeometry *geom = make_geometry(ctx, annotation);
+  GEOSGeometry *geom = make_geometry(ctx, annotation->type, shape);
   if (geom) {
     result = geometry_test(ctx, geom);
     GEOSGeom_destroy_r(ctx->geos, geom);
   }
-
-  /* Geometry GEOS cannot build or repair is judged by its outline. */
   if (result == TEST_FAILED) {
     g_warning("annotation \"%s\": GEOS failed (%s); testing its outline",
               annotation->name ? annotation->name : "",
               ctx->geos_error ? ctx->geos_error : "unknown error");
-    result = outline_test(ctx, annotation);
+    result = outline_test(ctx, shape);
   }
-  return result == TEST_YES;
+  return result;
+}
+
+/* The parts of a multi-part shape are tested one by one (they may be
+ * degenerate, and GEOS predicates do not take mixed collections). */
+static bool intersects_box(MergeContext *ctx, const Annotation *annotation)
+{
+  Envelope env = annotation_envelope(annotation);
+
+  if (envelope_test(&ctx->bounds, &env) == TEST_NO)
+    return false;
+  if (shape_test(ctx, annotation, annotation) == TEST_YES)
+    return true;
+  for (guint i = 0; annotation->parts && i < annotation->parts->len; i++) {
+    const Annotation *part = annotation->parts->pdata[i];
+    if (part->coords->len > 0 &&
+        shape_test(ctx, annotation, part) == TEST_YES)
+      return true;
+  }
+  return false;
 }
 
 static bool has_group(const AnnotSet *set, const char *name)
