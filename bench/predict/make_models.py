@@ -31,7 +31,7 @@ import unet  # noqa: E402
 SEEDS = {"Glomerulus": 11, "Artery": 12, "Tubules": 13, "Arteriole": 14}
 VERSION = "2026-01-01T00:00:00.ckpt"
 TILES = 16
-SKIP_ALPHA = 0.1
+SMOOTH_BLOCKS = 2
 
 
 def read_polygons(path, name):
@@ -92,45 +92,21 @@ def fit_last_layer(net, batch, masks):
         net.last.bias[1] = float((w[-1] - cut) * gain)
 
 
-def dampen_skips(net, alpha):
-    """Scales the skip connections' share of each up block's first
-    convolution: the output then follows the smooth, wide context of the
-    deep levels, as a trained segmentation net's does, rather than the
-    pixel-level noise of random shallow features."""
+def smooth_up_blocks(net, count):
+    """Makes the last count up blocks pass their upsampled input on
+    through two 3x3 box filters, leaving out the skip connection: the
+    output then follows the deep levels' wide context smoothly, as a
+    trained segmentation net's does, instead of the pixel noise of random
+    shallow features."""
     with torch.no_grad():
-        for up in net.up_path:
-            conv = up.conv_block.block[0]
-            half = conv.weight.shape[1] // 2
-            conv.weight[:, half:] *= alpha
-
-
-def train(net, batch, masks, steps, rng):
-    """Adam on weighted cross entropy, random flips, batches of four."""
-    share = max(float(masks.mean()), 0.02)
-    weight = torch.tensor([1.0, min(0.5 / share, 8.0)])
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    target = torch.from_numpy(masks.astype(np.int64))
-    net.train()
-    for step in range(steps):
-        pick = rng.choice(len(batch), 4, replace=False)
-        x, t = batch[pick], target[pick]
-        if step % 2:
-            x, t = x.flip(3), t.flip(2)
-        loss = torch.nn.functional.cross_entropy(net(x), t, weight=weight)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    net.eval()
-
-
-def calibrate_bias(net, batch, masks):
-    """Moves the last bias so the predicted share matches the labels'."""
-    with torch.no_grad():
-        logits = net(batch)
-    diff = (logits[:, 1] - logits[:, 0]).flatten().numpy()
-    cut = np.quantile(diff, 1.0 - max(float(masks.mean()), 0.02))
-    with torch.no_grad():
-        net.last.bias[1] -= float(cut)
+        for up in list(net.up_path)[-count:]:
+            first, second = up.conv_block.block[0], up.conv_block.block[3]
+            n = first.weight.shape[0]
+            for conv in (first, second):
+                conv.weight.zero_()
+                conv.bias.zero_()
+                for o in range(n):
+                    conv.weight[o, o] = 1.0 / 9.0
 
 
 def make(slide, annotations, name, depth, wf, resize, steps=0):
@@ -141,7 +117,7 @@ def make(slide, annotations, name, depth, wf, resize, steps=0):
               padding=True, batch_norm=True, up_mode="upconv")
     net = unet.UNet(**hp)
     if steps == 0:
-        dampen_skips(net, SKIP_ALPHA)
+        smooth_up_blocks(net, SMOOTH_BLOCKS)
     batch, masks = labelled_tiles(slide, read_polygons(annotations, name),
                                   resize, rng)
     if steps > 0:

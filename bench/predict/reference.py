@@ -103,6 +103,8 @@ def main():
     parser.add_argument("--model", action="append", default=[],
                         help="Class=path.ckpt, once per class")
     parser.add_argument("--out", help="folder for <Class>.mask.npy")
+    parser.add_argument("--polygons",
+                        help="JSON file for the polygons, level-0 pixels")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -115,10 +117,11 @@ def main():
     masks = [class_mask(unet.load_ckpt(models[c]), rgb, CLASSES[c][3])
              for c in names]
     label = combine(masks)
-    counts = {}
+    counts, shapes = {}, {}
     for i, c in enumerate(names):
         polys = polygons(label, i + 1, CLASSES[c][2])
         counts[c] = len(polys)
+        shapes[c] = [(p + [x, y]).tolist() for p in polys]
     seconds = time.monotonic() - start
 
     if args.out:
@@ -126,6 +129,9 @@ def main():
         for i, c in enumerate(names):
             np.save(os.path.join(args.out, f"{c}.mask.npy"),
                     (label == i + 1).astype(np.uint8))
+    if args.polygons:
+        with open(args.polygons, "w") as out:
+            json.dump(shapes, out)
     print(json.dumps({"seconds": seconds, "polygons": counts}))
 
 

@@ -1,0 +1,79 @@
+#!/bin/sh
+# bench/predict: aapi's region prediction against the old pipeline's
+# reference (reference.py: PyTorch + OpenCV, 256 px tiles at stride 64),
+# same region, same weights, in the same run.
+#
+# Region: 3000x3000 level-0 pixels of kidney_val.svs, four classes,
+# depth-5 wf-4 U-Nets made by make_models.py (fixed seeds, batch norm
+# calibrated and last layer fitted on kidney_train's annotations: confident,
+# structure-following masks without hours of training).
+#
+# Usage: bench/predict/run.sh [BUILD_DIR]   (default build)
+# Env: REGION=x,y,w,h  BENCH_EXACT=1 (also time aapi --exact)
+#      BENCH_OUT=DIR (kept; default a temp dir)
+set -eu
+
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:-build}
+AAPI=$TOP/$BUILD/aapi
+HERE=$TOP/bench/predict
+SHARED=${AAPI_SHARED_DIR:-$TOP/../shared}
+SLIDE=$SHARED/data/slides/kidney_val.svs
+REGION=${REGION:-500,6400,3000,3000}
+PY=/usr/bin/python3
+OUT=${BENCH_OUT:-$(mktemp -d /tmp/aapi-bench-predict.XXXXXX)}
+VERSION=2026-01-01T00:00:00.ckpt
+CLASSES="Glomerulus Artery Tubules Arteriole"
+
+[ -x "$AAPI" ] || { echo "no $AAPI: build first" >&2; exit 1; }
+[ -f "$SLIDE" ] || { echo "no $SLIDE" >&2; exit 1; }
+mkdir -p "$OUT"
+echo "output in $OUT"
+
+# Weights shared by both sides.
+if [ ! -d "$OUT/model/Tubules" ]; then
+  $PY "$HERE/make_models.py" --slide "$SHARED/data/slides/kidney_train.svs" \
+    --annotations "$SHARED/data/slides/kidney_train.xml" \
+    --out "$OUT/model" --depth 5 --wf 4
+fi
+
+# Seconds and peak resident memory of a command, from /usr/bin/time -v.
+measure() {
+  name=$1; shift
+  /usr/bin/time -v "$@" > "$OUT/$name.out" 2> "$OUT/$name.time"
+  secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$OUT/$name.time" |
+         awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  kb=$(awk -F': ' '/Maximum resident/ {print $2}' "$OUT/$name.time")
+  echo "$name $secs $kb" >> "$OUT/times"
+  echo "$name: $secs s, peak $((kb / 1024)) MiB"
+}
+
+: > "$OUT/times"
+export AAPI_MODEL_DIR="$OUT/model" AAPI_DATA_DIR="$OUT/data"
+export AAPI_MAX_PREDICT_PIXELS=100000000
+measure aapi "$AAPI" predict --slide-file "$SLIDE" --region "$REGION" \
+  --format geojson
+if [ "${BENCH_EXACT:-0}" = 1 ]; then
+  measure aapi-exact "$AAPI" predict --exact --slide-file "$SLIDE" \
+    --region "$REGION" --format geojson
+fi
+
+models=""
+for c in $CLASSES; do
+  models="$models --model $c=$OUT/model/$c/$VERSION"
+done
+# shellcheck disable=SC2086
+measure reference $PY "$HERE/reference.py" --slide "$SLIDE" \
+  --region "$REGION" --polygons "$OUT/reference.json" $models
+
+echo "aapi vs reference (filled polygons, per class):"
+$PY "$HERE/compare.py" --region "$REGION" "$OUT/aapi.out" \
+  "$OUT/reference.json" | tee "$OUT/compare.json"
+if [ -f "$OUT/aapi-exact.out" ]; then
+  echo "aapi --exact vs reference:"
+  $PY "$HERE/compare.py" --region "$REGION" "$OUT/aapi-exact.out" \
+    "$OUT/reference.json"
+fi
+awk '$1 == "aapi" { a = $2 } $1 == "reference" { r = $2 }
+     END { printf "speed-up: %.1fx (reference %.1f s / aapi %.1f s)\n",
+           r / a, r, a }' "$OUT/times"

@@ -1,0 +1,216 @@
+"""Region prediction end to end: parity with the reference of the old
+pipeline (bench/predict/reference.py, PyTorch + OpenCV) on a region of
+kidney_val.svs with small fixed-seed models, then the HTTP answers of
+the predict routes on a real `aapi serve`.
+
+Needs Debian's python3-torch, python3-opencv and python3-openslide for
+the models and the reference; skips with a message without them.
+"""
+import concurrent.futures
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from aapi_server import AapiServer, run_aapi, shared_path
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+BENCH = os.path.join(TOP, "bench", "predict")
+REGION = (500, 6400, 768, 768)
+CLASSES = ("Glomerulus", "Tubules")
+VERSION = "2026-01-01T00:00:00.ckpt"
+
+
+def need_modules():
+    try:
+        import cv2  # noqa: F401
+        import openslide  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as e:
+        raise unittest.SkipTest(f"reference modules missing: {e}")
+    sys.path.insert(0, BENCH)
+
+
+def make_models(out):
+    """Depth-3 wf-2 models, fixed seeds, last layer fitted to the
+    training slide's annotations (bench/predict/make_models.py)."""
+    subprocess.run(
+        ["/usr/bin/python3", os.path.join(BENCH, "make_models.py"),
+         "--slide", shared_path("data/slides/kidney_train.svs"),
+         "--annotations", shared_path("data/slides/kidney_train.xml"),
+         "--out", out, "--depth", "3", "--wf", "2",
+         "--classes", ",".join(CLASSES)], check=True, timeout=600)
+
+
+def slide_md5(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Fixture:
+    """Models made once for every test of the file."""
+    tmp = None
+
+    @classmethod
+    def get(cls):
+        if cls.tmp is None:
+            need_modules()
+            cls.tmp = tempfile.mkdtemp(prefix="aapi-infer-")
+            make_models(os.path.join(cls.tmp, "model"))
+        return cls.tmp
+
+
+class TestParity(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.slide = shared_path("data/slides/kidney_val.svs")
+        shared_path("data/slides/kidney_train.svs")
+        cls.tmp = Fixture.get()
+        cls.env = {"AAPI_MODEL_DIR": os.path.join(cls.tmp, "model"),
+                   "AAPI_DATA_DIR": os.path.join(cls.tmp, "data")}
+        region = ",".join(map(str, REGION))
+        cls.reference = os.path.join(cls.tmp, "reference.json")
+        models = []
+        for name in CLASSES:
+            models += ["--model", f"{name}=" + os.path.join(
+                cls.tmp, "model", name, VERSION)]
+        subprocess.run(
+            ["/usr/bin/python3", os.path.join(BENCH, "reference.py"),
+             "--slide", cls.slide, "--region", region,
+             "--polygons", cls.reference] + models,
+            check=True, timeout=600, capture_output=True)
+
+    def predict(self, *extra):
+        region = ",".join(map(str, REGION))
+        result = run_aapi(["predict", "--slide-file", self.slide,
+                           "--region", region, "--format", "geojson"]
+                          + list(extra), env=self.env)
+        return json.loads(result.stdout)
+
+    def compare(self, document):
+        import compare
+        shapes = {}
+        for f in document["features"]:
+            name = f["properties"]["classification"]["name"]
+            shapes.setdefault(name, []).append(
+                f["geometry"]["coordinates"][0])
+        with open(self.reference) as f:
+            reference = json.load(f)
+        return compare.compare(REGION, shapes, reference)
+
+    def check_parity(self, document):
+        scores = self.compare(document)
+        for name in CLASSES:
+            with self.subTest(cls=name):
+                self.assertGreater(scores[name]["reference"], 0,
+                                   "the reference found nothing to match")
+                self.assertGreaterEqual(scores[name]["iou"], 0.98,
+                                        scores)
+                self.assertEqual(scores[name]["aapi"],
+                                 scores[name]["reference"], scores)
+
+    def test_exact_tiling_matches_reference(self):
+        self.check_parity(self.predict("--exact"))
+
+    def test_fast_tiling_matches_reference(self):
+        self.check_parity(self.predict())
+
+    def test_models_member(self):
+        document = self.predict()
+        self.assertEqual(document["models"]["Glomerulus"], VERSION)
+        self.assertIsNone(document["models"]["Artery"])
+        for f in document["features"]:
+            props = f["properties"]
+            self.assertRegex(props["name"], r"^(Glomerulus|Tubules)_\d{3}$")
+            self.assertEqual(f["geometry"]["type"], "Polygon")
+
+
+class TestRoutes(unittest.TestCase):
+    """The HTTP answers, with kidney_val registered."""
+
+    @classmethod
+    def setUpClass(cls):
+        svs = shared_path("data/slides/kidney_val.svs")
+        xml = shared_path("data/slides/kidney_val.xml")
+        tmp = Fixture.get()
+        cls.data = tempfile.mkdtemp(prefix="aapi-infer-http-")
+        slides = os.path.join(cls.data, "slides")
+        os.makedirs(slides)
+        os.symlink(svs, os.path.join(slides, "kidney_val.svs"))
+        os.symlink(xml, os.path.join(slides, "kidney_val.xml"))
+        cls.slide_id = slide_md5(svs)
+        cls.env = {"AAPI_MODEL_DIR": os.path.join(tmp, "model"),
+                   "AAPI_MAX_PREDICT_PIXELS": "4000000"}
+
+    def server(self, **env):
+        full = dict(self.env)
+        full.update(env)
+        server = AapiServer(data_dir=self.data, env=full)
+        server.aapi("init-db")
+        server.aapi("init-data", "--slide-dir",
+                    os.path.join(self.data, "slides"))
+        self.addCleanup(server.stop)
+        return server.start()
+
+    def path(self, x, y, w, h, slide=None):
+        return (f"/api/v1/slides/{slide or self.slide_id}/predict"
+                f"?x={x}&y={y}&width={w}&height={h}")
+
+    def test_answers(self):
+        server = self.server(AAPI_PREDICT_WORKERS="2")
+        ok = server.get(self.path(*REGION))
+        self.assertEqual(ok.status, 200, ok.body)
+        self.assertEqual(ok.json()["models"]["Tubules"], VERSION)
+        self.assertEqual(server.get(self.path(0, 0, 3000, 3000)).status,
+                         413)
+        self.assertEqual(server.get(self.path(0, 0, 9, 9, "0" * 32)).status,
+                         404)
+        for bad in ("?x=1&y=2&width=abc&height=4", "?x=1&y=2&width=3",
+                    "?x=-1&y=0&width=5&height=5",
+                    "?x=12000&y=0&width=100&height=100", ""):
+            with self.subTest(query=bad):
+                answer = server.get(
+                    f"/api/v1/slides/{self.slide_id}/predict{bad}")
+                self.assertEqual(answer.status, 400, answer.body)
+        compat = server.get(f"/annotation/{self.slide_id}"
+                            "?x=500&y=6400&width=768&height=768")
+        self.assertEqual(compat.status, 200)
+        self.assertIn(b"<ASAP_Annotations", compat.body)
+
+    def test_concurrent_predictions_agree(self):
+        server = self.server(AAPI_PREDICT_WORKERS="2")
+        path = self.path(*REGION)
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(server.get, [path, path]))
+        self.assertEqual([a.status for a in answers], [200, 200])
+        self.assertEqual(answers[0].body, answers[1].body)
+        self.assertEqual(server.get(path).body, answers[0].body)
+
+    def test_busy_answers_503(self):
+        # One worker and the slow exact tiling: a second request finds
+        # the worker busy and must not queue.
+        server = self.server(AAPI_PREDICT_WORKERS="1",
+                             AAPI_PREDICT_EXACT="1")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(server.get, self.path(0, 0, 2000, 2000))
+            busy = None
+            while not slow.done() and busy is None:
+                answer = server.get(self.path(500, 6400, 64, 64))
+                if answer.status == 503:
+                    busy = answer
+                time.sleep(0.05)
+            self.assertEqual(slow.result().status, 200)
+        self.assertIsNotNone(busy, "no request found the worker busy")
+        self.assertIn("Retry-After", busy.headers)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
