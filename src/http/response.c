@@ -85,8 +85,10 @@ void http_response_add_header(HttpResponse *response, const char *name,
 void http_response_set_error(HttpResponse *response, const GError *error)
 {
   guint status = http_status_for_error(error);
-  json_t *body = json_pack("{s:s}", "error",
-                           error ? error->message : "internal error");
+  /* Messages may quote client bytes; JSON needs valid UTF-8. */
+  g_autofree char *message = g_utf8_make_valid(
+      error ? error->message : "internal error", -1);
+  json_t *body = json_pack("{s:s}", "error", message);
 
   http_response_set_json(response, status, body);
   if (status == 503)

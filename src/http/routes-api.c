@@ -21,6 +21,14 @@ static json_t *json_time(gint64 unix_seconds)
   return json_string(text);
 }
 
+/* File names and paths need not be UTF-8; JSON strings must be. */
+static json_t *json_text(const char *text)
+{
+  g_autofree char *valid = g_utf8_make_valid(text ? text : "", -1);
+
+  return json_string(valid);
+}
+
 static json_t *json_number_or_null(double value)
 {
   return isfinite(value) ? json_real(value) : json_null();
@@ -50,10 +58,10 @@ static json_t *version_json(const StoreVersion *v, GHashTable *by_path)
                        "y", (json_int_t) v->region_y,
                        "width", (json_int_t) v->region_width,
                        "height", (json_int_t) v->region_height);
-  return json_pack("{s:I,s:o,s:s,s:o,s:o,s:o}",
+  return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o}",
                    "seq", (json_int_t) v->seq,
                    "time", json_time(v->updated_time),
-                   "path", v->path_after ? v->path_after : "",
+                   "path", json_text(v->path_after),
                    "previous", before ? json_integer(before->seq)
                                       : json_null(),
                    "region", region,
@@ -109,10 +117,10 @@ static void slide_add_info(HttpRequest *request, json_t *json,
   for (guint i = 0; info->associated_names && info->associated_names[i];
        i++)
     json_array_append_new(associated,
-                          json_string(info->associated_names[i]));
+                          json_text(info->associated_names[i]));
   json_object_update_new(json, json_pack(
-      "{s:s,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I},s:o}",
-      "vendor", info->vendor ? info->vendor : "unknown",
+      "{s:o,s:I,s:I,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I},s:o}",
+      "vendor", json_text(info->vendor ? info->vendor : "unknown"),
       "width", (json_int_t) info->width, "height", (json_int_t) info->height,
       "levels", levels_json(info),
       "mpp_x", json_number_or_null(info->mpp_x),
@@ -132,10 +140,12 @@ static json_t *slide_json(HttpRequest *request, const StoreSlide *slide,
 
   if (versions == NULL)
     return NULL;
-  json_t *json = json_pack("{s:s,s:s,s:s,s:n,s:n,s:n,s:[],s:n,s:n,s:n,"
+  json_t *json = json_pack("{s:o,s:o,s:o,s:n,s:n,s:n,s:[],s:n,s:n,s:n,"
                            "s:[],s:I}",
-                           "id", slide->slide_id, "name", slide->slide_name,
-                           "path", slide->slide_path, "vendor", "width",
+                           "id", json_text(slide->slide_id),
+                           "name", json_text(slide->slide_name),
+                           "path", json_text(slide->slide_path), "vendor",
+                           "width",
                            "height", "levels", "mpp_x", "mpp_y", "bounds",
                            "associated", "versions",
                            (json_int_t) versions->len);

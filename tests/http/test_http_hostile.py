@@ -1,6 +1,7 @@
 """Hostile input answered with 4xx while the stored versions stay intact:
 SQL and path text in the slide id, entity bombs and external entities,
 huge, negative and non-numeric regions, empty and oversized bodies."""
+import random
 import socket
 import unittest
 import urllib.parse
@@ -80,6 +81,9 @@ class HostileTest(unittest.TestCase):
                 self.assertIn(r.status, (400, 404, 414), (path, r.body))
             r = self.server.post(f"/annotation/{quoted}", body)
             self.assertIn(r.status, (400, 404, 414), (text, r.body))
+        # Bytes that are not UTF-8 still get a JSON reason.
+        self.assert_4xx(self.server.get("/annotation/%ff%fe"), 404)
+        self.assert_4xx(self.server.get("/%ff%fe/x"), 404)
         self.assertEqual(self.server.get("/api/v1/health").json()["slides"],
                          1)
 
@@ -168,9 +172,36 @@ class HostileTest(unittest.TestCase):
         if answer:
             self.assertTrue(answer.startswith(b"HTTP/1.1 413"), answer[:200])
 
+    def test_garbage_requests(self):
+        """Random bytes, broken request lines and odd methods: the server
+        answers or closes, and goes on serving."""
+        rng = random.Random(7)
+        samples = [b"\x00" * 100, b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
+                   b"POST /annotation/%s HTTP/1.1\r\nContent-Length: 5\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\nzz\r\n" %
+                   self.sid.encode(),
+                   b"GET /%ff%fe%00 HTTP/1.1\r\nHost: x\r\n"
+                   b"Connection: close\r\n\r\n",
+                   b"BREW /annotation HTTP/1.1\r\nHost: x\r\n\r\n",
+                   b"GET / HTTP/1.1\r\n" + b"X-A: " + b"b" * 100000 +
+                   b"\r\n\r\n"]
+        samples += [bytes(rng.randrange(256) for _ in range(rng.randrange(
+            1, 400))) for _ in range(40)]
+        for sample in samples:
+            with socket.create_connection(("127.0.0.1",
+                                           self.server.port)) as s:
+                try:
+                    s.sendall(sample)
+                    s.shutdown(socket.SHUT_WR)
+                    # An incomplete request is simply waited on.
+                    self.read_answer(s, timeout=1)
+                except OSError:
+                    pass
+        self.assertEqual(self.server.get("/api/v1/health").status, 200)
+
     @staticmethod
-    def read_answer(sock):
-        sock.settimeout(60)
+    def read_answer(sock, timeout=60):
+        sock.settimeout(timeout)
         data = b""
         while True:
             try:
