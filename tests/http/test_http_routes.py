@@ -226,5 +226,35 @@ class RoutesTest(unittest.TestCase):
                          .status, 404)
 
 
+
+class NoAnnotationTest(unittest.TestCase):
+    """A slide registered without an XML file has no version yet."""
+
+    def test_slide_without_annotation(self):
+        data_dir, slide_dir, slides = kidney.make_data_dir(["kidney_val"])
+        os.unlink(os.path.join(slide_dir, "kidney_val.xml"))
+        server, _ = kidney.registered_server(data_dir=data_dir)
+        self.addCleanup(server.cleanup)
+        server.start()
+        sid = slides["kidney_val"][0]
+
+        r = server.get(f"/annotation/{sid}")
+        self.assertEqual(r.status, 404)
+        self.assertTrue(r.json()["error"])
+        r = server.get(f"/api/v1/slides/{sid}/versions")
+        self.assertEqual(r.json()["versions"], [])
+        self.assertEqual(
+            server.get(f"/api/v1/slides/{sid}/versions/latest").status, 404)
+
+        # The first post makes the first version.
+        body = asap([("first", square(10, 10, 20))])
+        r = server.post(f"/api/v1/slides/{sid}/annotations", body)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertIsNone(r.json()["previous"])
+        names = kidney.annotation_names(server.get(f"/annotation/{sid}")
+                                        .text())
+        self.assertEqual(names, ["first"])
+
+
 if __name__ == "__main__":
     unittest.main()
