@@ -123,11 +123,17 @@ test("after a save, edits outside the region stay pending", () => {
   for (const [x, y] of square(900, 900, 20)) ed.addVertex(x, y, 1);
   ed.closeDraft();
   assert.deepEqual(ed.pending(), { added: 1, deleted: 2 });
+  const save = ed.startSave({ x: 0, y: 0, width: 50, height: 50 });
+  // Drawn while the save runs, inside its region: not carried by it.
+  ed.startDraft();
+  for (const [x, y] of square(10, 10, 20)) ed.addVertex(x, y, 1);
+  const late = ed.closeDraft();
   // The server's new version: inside gone, outside still there.
   const reloaded = [poly("Glomerulus_001", square(500, 500, 10))];
-  ed.reloadKeeping(reloaded, { x: 0, y: 0, width: 50, height: 50 });
-  assert.deepEqual(ed.pending(), { added: 1, deleted: 1 });
-  assert.deepEqual(ed.annotations.map((a) => a.state), ["new"]);
+  ed.reloadKeeping(reloaded, save);
+  assert.deepEqual(ed.pending(), { added: 2, deleted: 1 });
+  assert.deepEqual(ed.annotations.map((a) => a.state), ["new", "new"]);
+  assert.ok(ed.annotations.includes(late));
 });
 
 test("a double-click's second click adds no vertex", () => {

@@ -67,13 +67,22 @@ export class Editor {
     this.changed();
   }
 
-  // After a save of region: the new version replaces the saved ones, and
-  // edits outside the region (and predictions) stay pending in the page.
-  reloadKeeping(saved, region) {
+  // What a save of region posts, and what it settles: the deletions
+  // touching the region at the time of the post.
+  startSave(region) {
     const box = regionBox(region);
+    const posted = this.toSave(region);
+    return { region, posted: new Set(posted), list: posted,
+      settled: new Set(this.deleted.filter((d) => boxesTouch(d.box, box))) };
+  }
+
+  // After a save: the new version replaces the saved annotations; edits
+  // the save did not carry (outside the region, or made while it ran) and
+  // predictions stay pending in the page.
+  reloadKeeping(saved, save) {
     const keep = this.annotations.filter((a) => a.state === "predicted" ||
-      (a.state === "new" && !boxesTouch(a.box, box)));
-    const stillDeleted = this.deleted.filter((d) => !boxesTouch(d.box, box));
+      (a.state === "new" && !save.posted.has(a)));
+    const stillDeleted = this.deleted.filter((d) => !save.settled.has(d));
     const shown = saved.filter((s) =>
       !stillDeleted.some((d) => sameAnnotation(d, s)));
     this.learnClasses(saved);

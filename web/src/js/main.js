@@ -217,7 +217,8 @@ async function saveView() {
     status.fail(null, "The view shows no part of the slide.");
     return;
   }
-  const list = app.editor.toSave(region);
+  const save = app.editor.startSave(region);
+  const list = save.list;
   const { body, contentType } = saveBody(list, app.editor.classes);
   app.saving = true;
   updateButtons();
@@ -233,7 +234,7 @@ async function saveView() {
     return;
   }
   try {
-    app.editor.reloadKeeping(await fetchLatest(), region);
+    app.editor.reloadKeeping(await fetchLatest(), save);
     await loadVersions();
     status.done(h, "Saved as a new version");
   } catch (e) {
@@ -430,7 +431,8 @@ const KEYS = {
 function onKey(event) {
   const t = event.target;
   if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" ||
-      t.isContentEditable) && t.type !== "radio") return;
+      t.tagName === "SELECT" || t.isContentEditable) &&
+      t.type !== "radio" && t.type !== "checkbox") return;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   if (!app.slide) return;
   const n = Number(event.key);
