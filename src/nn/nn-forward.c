@@ -6,7 +6,8 @@
  * kernels prefer, and activation buffers reused as soon as a tensor is
  * dead.  Convolutions carry ReLU and the following batch norm (as a
  * per-channel multiply and add) as fused post-ops, so a conv block runs
- * as two primitives.
+ * as two primitives; the concatenation of an up block is never copied
+ * (its convolution is split by input channels instead).
  */
 #include "nn-private.h"
 
@@ -346,19 +347,25 @@ static void md_plain(dnnl_memory_desc_t *md, int ndims, const dnnl_dims_t d,
   dnnl_memory_desc_init_by_tag(md, ndims, d, dnnl_f32, tag);
 }
 
-/* The weights of pd, reordered from PyTorch's layout (user_tag). */
+/* The weights of pd, reordered from PyTorch's layout (user_tag); d are
+ * the stored dims, of which input channels [ic_off, ic_off + ic) are
+ * used when want_ic is less than the stored count. */
 static dnnl_memory_t weights_for(Ctx *c, dnnl_primitive_desc_t pd,
                                  const float *data, const dnnl_dims_t d,
-                                 dnnl_format_tag_t user_tag,
+                                 dnnl_format_tag_t user_tag, int ic_off,
                                  GError **error)
 {
   const dnnl_memory_desc_t *want =
       dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-  dnnl_memory_desc_t user;
+  dnnl_memory_desc_t user, part;
+  const dnnl_dims_t offsets = { 0, ic_off, 0, 0 };
 
   md_plain(&user, 4, d, user_tag);
+  if (!dnnl_ok(dnnl_memory_desc_init_submemory(&part, &user, want->dims,
+                                               offsets), "weights", error))
+    return NULL;
   void *ptr = owned_alloc(c, dnnl_memory_desc_get_size(want));
-  if (!reorder_now(c, &user, data, want, ptr, error))
+  if (!reorder_now(c, &part, data, want, ptr, error))
     return NULL;
   return memory_new(c, want, ptr, error);
 }
@@ -385,6 +392,11 @@ typedef struct {
   const char *bn;       /* batch norm after the ReLU, or NULL */
   int ic, oc, k, pad;
   bool relu;
+  /* A convolution over part of a concatenation: input channels
+   * [ic_off, ic_off + ic) of a weight with ic_total of them. */
+  int ic_off, ic_total;
+  bool no_bias;
+  Act *accumulate;      /* add the result into this activation */
 } ConvSpec;
 
 /* ReLU, then the batch norm's multiply and add. */
@@ -397,6 +409,8 @@ static dnnl_primitive_attr_t conv_attr(Ctx *c, const ConvSpec *s,
 
   dnnl_primitive_attr_clone(&attr, c->runner->attr);
   dnnl_post_ops_create(&ops);
+  if (s->accumulate)
+    dnnl_post_ops_append_sum(ops, 1.0f);
   if (s->relu)
     dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0, 0);
   if (s->bn) {
@@ -426,9 +440,12 @@ static bool conv_pd(Ctx *c, const ConvSpec *s, const Act *x,
   md_plain(&wei, 4, wd, dnnl_format_tag_any);
   md_plain(&bias, 1, bd, dnnl_x);
   md_plain(&dst, 4, dd, dnnl_format_tag_any);
+  if (s->accumulate)
+    dst = s->accumulate->md;
   if (!dnnl_ok(dnnl_convolution_forward_desc_init(
                    &desc, dnnl_forward_inference, dnnl_convolution_direct,
-                   &src, &wei, &bias, &dst, strides, pad, pad),
+                   &src, &wei, s->no_bias ? NULL : &bias, &dst, strides,
+                   pad, pad),
                "convolution", error))
     return false;
   dnnl_primitive_attr_t attr = conv_attr(c, s, &bn_md);
@@ -438,48 +455,75 @@ static bool conv_pd(Ctx *c, const ConvSpec *s, const Act *x,
   return dnnl_ok(st, "convolution", error);
 }
 
-/* Convolution of x (+ReLU, +BN) into a new activation; x dies. */
+/* The BN factors as binary post-op arguments, after index first. */
+static bool bn_args(Ctx *c, const ConvSpec *s, int first,
+                    dnnl_exec_arg_t *args, int *nargs, GError **error)
+{
+  const dnnl_dims_t d1 = { 1, s->oc, 1, 1 };
+  dnnl_memory_desc_t bn_md;
+  float *scale, *shift;
+
+  bn_factors(c, s->bn, s->oc, &scale, &shift);
+  md_plain(&bn_md, 4, d1, dnnl_abcd);
+  dnnl_memory_t ms = memory_new(c, &bn_md, scale, error);
+  dnnl_memory_t mt = ms ? memory_new(c, &bn_md, shift, error) : NULL;
+  if (mt == NULL)
+    return false;
+  args[(*nargs)++] = (dnnl_exec_arg_t) {
+    DNNL_ARG_ATTR_MULTIPLE_POST_OP(first) | DNNL_ARG_SRC_1, ms };
+  args[(*nargs)++] = (dnnl_exec_arg_t) {
+    DNNL_ARG_ATTR_MULTIPLE_POST_OP(first + 1) | DNNL_ARG_SRC_1, mt };
+  return true;
+}
+
+/* The activation a convolution writes: a new one, or the one it adds
+ * into. */
+static bool conv_dst(Ctx *c, const ConvSpec *s, dnnl_primitive_desc_t pd,
+                     Act *y, GError **error)
+{
+  if (s->accumulate) {
+    *y = *s->accumulate;
+    return true;
+  }
+  return act_new(c, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
+                 y, error);
+}
+
+/* Convolution of x (+ReLU, +BN) into a new activation (or added into
+ * s->accumulate); x dies. */
 static bool plan_conv(Ctx *c, const ConvSpec *s, Act *x, GError **error)
 {
   dnnl_primitive_desc_t pd = NULL;
-  const dnnl_dims_t wd = { s->oc, s->ic, s->k, s->k };
-  const dnnl_dims_t d1 = { 1, s->oc, 1, 1 };
-  dnnl_memory_desc_t bias_md, bn_md;
+  const dnnl_dims_t wd = { s->oc, s->ic_total ? s->ic_total : s->ic, s->k,
+                           s->k };
+  dnnl_memory_desc_t bias_md;
+  dnnl_memory_t bmem = NULL;
   Act y;
 
   if (!conv_pd(c, s, x, &pd, error))
     return false;
   const float *w = nn_model_floats(c->model, "%s.weight", s->name);
   const float *b = nn_model_floats(c->model, "%s.bias", s->name);
-  dnnl_memory_t wmem = weights_for(c, pd, w, wd, dnnl_oihw, error);
+  dnnl_memory_t wmem = weights_for(c, pd, w, wd, dnnl_oihw, s->ic_off,
+                                   error);
   md_plain(&bias_md, 1, &wd[0], dnnl_x);
-  dnnl_memory_t bmem = wmem ? memory_new(c, &bias_md, (void *) b, error)
-                            : NULL;
-  if (bmem == NULL ||
+  if (wmem && !s->no_bias)
+    bmem = memory_new(c, &bias_md, (void *) b, error);
+  if (wmem == NULL || (bmem == NULL && !s->no_bias) ||
       !act_as(c, x, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
               error) ||
-      !act_new(c, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
-               &y, error))
+      !conv_dst(c, s, pd, &y, error))
     goto fail;
 
   dnnl_exec_arg_t args[NN_MAX_ARGS] = {
     { DNNL_ARG_SRC, x->mem }, { DNNL_ARG_WEIGHTS, wmem },
-    { DNNL_ARG_BIAS, bmem }, { DNNL_ARG_DST, y.mem } };
-  int nargs = 4;
-  if (s->bn) {
-    float *scale, *shift;
-    int first = s->relu ? 1 : 0;
-    bn_factors(c, s->bn, s->oc, &scale, &shift);
-    md_plain(&bn_md, 4, d1, dnnl_abcd);
-    dnnl_memory_t ms = memory_new(c, &bn_md, scale, error);
-    dnnl_memory_t mt = ms ? memory_new(c, &bn_md, shift, error) : NULL;
-    if (mt == NULL)
-      goto fail;
-    args[nargs++] = (dnnl_exec_arg_t) {
-      DNNL_ARG_ATTR_MULTIPLE_POST_OP(first) | DNNL_ARG_SRC_1, ms };
-    args[nargs++] = (dnnl_exec_arg_t) {
-      DNNL_ARG_ATTR_MULTIPLE_POST_OP(first + 1) | DNNL_ARG_SRC_1, mt };
-  }
+    { DNNL_ARG_DST, y.mem } };
+  int nargs = 3;
+  if (bmem)
+    args[nargs++] = (dnnl_exec_arg_t) { DNNL_ARG_BIAS, bmem };
+  int first = (s->accumulate ? 1 : 0) + (s->relu ? 1 : 0);
+  if (s->bn && !bn_args(c, s, first, args, &nargs, error))
+    goto fail;
   act_release(c, x);
   *x = y;
   return add_pd_step(c, pd, nargs, args, error);
@@ -489,23 +533,33 @@ fail:
   return false;
 }
 
+/* One 3x3 convolution of a block (+ReLU, +batch norm). */
+static bool plan_block_conv(Ctx *c, const char *prefix, int conv, int ic,
+                            int oc, Act *x, GError **error)
+{
+  const NnHparams *h = nn_model_get_hparams(c->model);
+  g_autofree char *name = g_strdup_printf(
+      "%s.block.%d", prefix, nn_block_index(h, conv, false));
+  g_autofree char *bn = h->batch_norm ? g_strdup_printf(
+      "%s.block.%d", prefix, nn_block_index(h, conv, true)) : NULL;
+  ConvSpec s = { name, bn, ic, oc, 3, h->padding ? 1 : 0, true, 0, 0,
+                 false, NULL };
+
+  return plan_conv(c, &s, x, error);
+}
+
 /* Two 3x3 convolutions with ReLU (and batch norm) of one level. */
 static bool plan_block(Ctx *c, const char *prefix, int ic, int oc, Act *x,
                        GError **error)
 {
-  const NnHparams *h = nn_model_get_hparams(c->model);
+  return plan_block_conv(c, prefix, 0, ic, oc, x, error) &&
+         plan_block_conv(c, prefix, 1, oc, oc, x, error);
+}
 
-  for (int conv = 0; conv < 2; conv++) {
-    g_autofree char *name = g_strdup_printf(
-        "%s.block.%d", prefix, nn_block_index(h, conv, false));
-    g_autofree char *bn = h->batch_norm ? g_strdup_printf(
-        "%s.block.%d", prefix, nn_block_index(h, conv, true)) : NULL;
-    ConvSpec s = { name, bn, conv == 0 ? ic : oc, oc, 3,
-                   h->padding ? 1 : 0, true };
-    if (!plan_conv(c, &s, x, error))
-      return false;
-  }
-  return true;
+static bool plan_block_second(Ctx *c, const char *prefix, int oc, Act *x,
+                              GError **error)
+{
+  return plan_block_conv(c, prefix, 1, oc, oc, x, error);
 }
 
 /* 2x2 average pooling, stride 2, floor: a new activation; x stays. */
@@ -566,7 +620,7 @@ static bool plan_upconv(Ctx *c, const char *prefix, int ic, int oc, Act *x,
 
   const float *w = nn_model_floats(c->model, "%s.up.weight", prefix);
   const float *b = nn_model_floats(c->model, "%s.up.bias", prefix);
-  dnnl_memory_t wmem = weights_for(c, pd, w, wd, dnnl_iohw, error);
+  dnnl_memory_t wmem = weights_for(c, pd, w, wd, dnnl_iohw, 0, error);
   dnnl_memory_t bmem = wmem ? memory_new(c, &bias, (void *) b, error)
                             : NULL;
   if (bmem == NULL ||
@@ -661,45 +715,27 @@ static bool plan_crop(Ctx *c, const Act *skip, int th, int tw, Act *y,
   return add_pd_step(c, pd, 2, args, error);
 }
 
-static bool concat_pd(Ctx *c, const Act *a, const Act *b,
-                      dnnl_primitive_desc_t *pd)
+/* The first convolution of an up block reads torch.cat([up, skip], 1):
+ * it runs as two convolutions over the two parts, the second adding into
+ * the first's output before ReLU and batch norm, so no concatenated copy
+ * is made. */
+static bool plan_joined_conv(Ctx *c, const char *block, int oc, Act *up,
+                             Act *skip, GError **error)
 {
-  const dnnl_memory_desc_t srcs[2] = { a->md, b->md };
+  const NnHparams *h = nn_model_get_hparams(c->model);
+  g_autofree char *name = g_strdup_printf(
+      "%s.block.%d", block, nn_block_index(h, 0, false));
+  g_autofree char *bn = h->batch_norm ? g_strdup_printf(
+      "%s.block.%d", block, nn_block_index(h, 0, true)) : NULL;
+  int pad = h->padding ? 1 : 0;
+  ConvSpec first = { name, NULL, oc, oc, 3, pad, false, 0, 2 * oc, false,
+                     NULL };
 
-  return dnnl_concat_primitive_desc_create(pd, NULL, 2, 1, srcs,
-                                           c->runner->attr,
-                                           c->runner->engine) ==
-         dnnl_success;
-}
-
-/* torch.cat([up, skip], 1); inputs in layouts that do not concatenate
- * (blocked with a channel count off the block) go through plain NCHW. */
-static bool plan_concat(Ctx *c, Act *up, Act *skip, GError **error)
-{
-  dnnl_primitive_desc_t pd = NULL;
-  dnnl_memory_desc_t pa, pb;
-  Act y;
-
-  if (!concat_pd(c, up, skip, &pd)) {
-    md_plain(&pa, 4, up->md.dims, dnnl_abcd);
-    md_plain(&pb, 4, skip->md.dims, dnnl_abcd);
-    if (!act_as(c, up, &pa, error) || !act_as(c, skip, &pb, error))
-      return false;
-    if (!concat_pd(c, up, skip, &pd))
-      return dnnl_ok(dnnl_unimplemented, "concat", error);
-  }
-  if (!act_new(c, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
-               &y, error)) {
-    dnnl_primitive_desc_destroy(pd);
+  if (!plan_conv(c, &first, up, error))
     return false;
-  }
-  const dnnl_exec_arg_t args[] = { { DNNL_ARG_MULTIPLE_SRC, up->mem },
-                                   { DNNL_ARG_MULTIPLE_SRC + 1, skip->mem },
-                                   { DNNL_ARG_DST, y.mem } };
-  act_release(c, up);
-  act_release(c, skip);
-  *up = y;
-  return add_pd_step(c, pd, 3, args, error);
+  ConvSpec second = { name, bn, oc, oc, 3, pad, true, oc, 2 * oc, true,
+                      up };
+  return plan_conv(c, &second, skip, error);
 }
 
 /* One level going up: up-sample x, crop the skip, concatenate, convs. */
@@ -716,7 +752,7 @@ static bool plan_up_level(Ctx *c, int j, Act *x, Act *skip, GError **error)
     if (!plan_upconv(c, prefix, ic, oc, x, error))
       return false;
   } else {
-    ConvSpec s = { up1, NULL, ic, oc, 1, 0, false };
+    ConvSpec s = { up1, NULL, ic, oc, 1, 0, false, 0, 0, false, NULL };
     if (!plan_resample(c, x, error) || !plan_conv(c, &s, x, error))
       return false;
   }
@@ -728,8 +764,9 @@ static bool plan_up_level(Ctx *c, int j, Act *x, Act *skip, GError **error)
     act_release(c, skip);
     *skip = cropped;
   }
-  return plan_concat(c, x, skip, error) &&
-         plan_block(c, block, 2 * oc, oc, x, error);
+  if (!plan_joined_conv(c, block, oc, x, skip, error))
+    return false;
+  return plan_block_second(c, block, oc, x, error);
 }
 
 /* The whole net, from the user's NCHW input to the NCHW logits. */
@@ -762,7 +799,7 @@ static bool plan_net(Ctx *c, int out_h, int out_w, GError **error)
       return false;
 
   ConvSpec last = { "last", NULL, nn_level_channels(h, 0), h->n_classes,
-                    1, 0, false };
+                    1, 0, false, 0, 0, false, NULL };
   if (!plan_conv(c, &last, &x, error))
     return false;
   md_plain(&out_md, 4, out, dnnl_abcd);
