@@ -74,17 +74,22 @@ bool annot_parse_coordinate(const char *text, double *out, GError **error)
 }
 
 /* Writes an integer of at most 15 digits; printf is the slow part of
- * writing big files, and integral pixel coordinates are the common case. */
+ * writing big files, and integral pixel coordinates are the common case.
+ * Pixel coordinates fit 32 bits, whose division is the cheaper one. */
 static gsize format_integer(char *out, gint64 value)
 {
   char digits[24];
   gsize n = 0, length = 0;
   guint64 magnitude = value < 0 ? (guint64) -value : (guint64) value;
 
-  do {
+  for (; magnitude > G_MAXUINT32; magnitude /= 10)
     digits[n++] = (char) ('0' + magnitude % 10);
-    magnitude /= 10;
-  } while (magnitude > 0);
+  guint32 small = (guint32) magnitude;
+  do {
+    digits[n++] = (char) ('0' + small % 10);
+    small /= 10;
+  } while (small > 0);
+
   if (value < 0)
     out[length++] = '-';
   while (n > 0)
@@ -96,8 +101,11 @@ static gsize format_integer(char *out, gint64 value)
 gsize annot_format_number(char *out, double value)
 {
   /* Integral values below 2^53 are exact as integers. */
-  if (value == floor(value) && fabs(value) < 1e15)
-    return format_integer(out, (gint64) value);
+  if (fabs(value) < 1e15) {
+    gint64 integral = (gint64) value;
+    if ((double) integral == value)
+      return format_integer(out, integral);
+  }
 
   /* The shortest of 15, 16 and 17 significant digits that reads back. */
   static const char *const formats[] = { "%.15g", "%.16g", "%.17g" };
