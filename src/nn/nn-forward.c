@@ -38,10 +38,27 @@ typedef struct {
 } Step;
 
 typedef struct {
-  void *ptr;
+  gsize offset;        /* in the arena a forward borrows */
   gsize size;
   bool busy;
 } Slot;
+
+/*
+ * Activation memory is not owned by plans: a forward borrows an arena
+ * from a process-wide free list and returns it, so memory follows the
+ * number of forwards running at once, not the number of runners and
+ * shapes (a worker holds one runner per class).  Arenas keep their
+ * largest size, which saves page faults on the next forward.
+ */
+typedef struct {
+  void *ptr;
+  gsize size;
+} Arena;
+
+static GMutex arena_lock;
+static GPtrArray *arena_free_list;
+
+#define NN_ARENA_ALIGN 4096
 
 /* Slot buffers are allocated once the plan knows each slot's largest
  * use; memories over them get their handles then. */
@@ -59,6 +76,8 @@ typedef struct {
   GArray *bindings;       /* Binding: memories placed in pool slots */
   GPtrArray *scratch_mems; /* scratchpad memories, all over one buffer */
   gsize scratch_size;
+  gsize scratch_offset;
+  gsize arena_size;
   dnnl_memory_t input;    /* user memories, handle set per call */
   dnnl_memory_t output;
 } Plan;
@@ -89,8 +108,6 @@ static void plan_free(gpointer data)
   g_array_unref(plan->steps);
   g_ptr_array_unref(plan->memories);
   g_ptr_array_unref(plan->owned);
-  for (guint i = 0; i < plan->slots->len; i++)
-    g_aligned_free(g_array_index(plan->slots, Slot, i).ptr);
   g_array_unref(plan->slots);
   g_array_unref(plan->bindings);
   g_ptr_array_unref(plan->scratch_mems);
@@ -154,7 +171,7 @@ static int slot_take(Plan *plan, gsize size)
       big = i;
   }
   if (fit < 0 && big < 0) {
-    Slot s = { NULL, 0, false };
+    Slot s = { 0, 0, false };
     g_array_append_val(plan->slots, s);
     big = plan->slots->len - 1;
   }
@@ -165,26 +182,72 @@ static int slot_take(Plan *plan, gsize size)
   return take;
 }
 
-/* Allocates the slots and points their memories at them. */
-static bool slots_bind(Plan *plan, GError **error)
+/* Lays the slots and the scratchpad out in one arena. */
+static void slots_layout(Plan *plan)
 {
+  gsize at = 0;
+
   for (guint i = 0; i < plan->slots->len; i++) {
     Slot *s = &g_array_index(plan->slots, Slot, i);
-    s->ptr = g_aligned_alloc(MAX(s->size, 64), 1, 64);
-  }
-  for (guint i = 0; i < plan->bindings->len; i++) {
-    Binding *b = &g_array_index(plan->bindings, Binding, i);
-    void *ptr = g_array_index(plan->slots, Slot, b->slot).ptr;
-    if (!dnnl_ok(dnnl_memory_set_data_handle(b->mem, ptr), "bind", error))
-      return false;
+    s->offset = at;
+    at += (s->size + NN_ARENA_ALIGN - 1) / NN_ARENA_ALIGN * NN_ARENA_ALIGN;
   }
   /* Steps run one after another, so they share one scratchpad. */
-  void *scratch = g_aligned_alloc(MAX(plan->scratch_size, 64), 1, 64);
-  g_ptr_array_add(plan->owned, scratch);
+  plan->scratch_offset = at;
+  plan->arena_size = at + MAX(plan->scratch_size, 64);
+}
+
+/* The largest free arena, grown to size when smaller. */
+static Arena *arena_take(gsize size)
+{
+  Arena *arena = NULL;
+
+  g_mutex_lock(&arena_lock);
+  if (arena_free_list && arena_free_list->len > 0) {
+    guint best = 0;
+    for (guint i = 1; i < arena_free_list->len; i++)
+      if (((Arena *) g_ptr_array_index(arena_free_list, i))->size >
+          ((Arena *) g_ptr_array_index(arena_free_list, best))->size)
+        best = i;
+    arena = g_ptr_array_steal_index_fast(arena_free_list, best);
+  }
+  g_mutex_unlock(&arena_lock);
+
+  if (arena == NULL)
+    arena = g_new0(Arena, 1);
+  if (arena->size < size) {
+    g_aligned_free(arena->ptr);
+    arena->ptr = g_aligned_alloc(size, 1, NN_ARENA_ALIGN);
+    arena->size = size;
+  }
+  return arena;
+}
+
+static void arena_give(Arena *arena)
+{
+  g_mutex_lock(&arena_lock);
+  if (arena_free_list == NULL)
+    arena_free_list = g_ptr_array_new();
+  g_ptr_array_add(arena_free_list, arena);
+  g_mutex_unlock(&arena_lock);
+}
+
+/* Points every pool memory of the plan into the arena. */
+static bool arena_bind(Plan *plan, Arena *arena, GError **error)
+{
+  char *base = arena->ptr;
+
+  for (guint i = 0; i < plan->bindings->len; i++) {
+    Binding *b = &g_array_index(plan->bindings, Binding, i);
+    gsize offset = g_array_index(plan->slots, Slot, b->slot).offset;
+    if (!dnnl_ok(dnnl_memory_set_data_handle(b->mem, base + offset),
+                 "bind", error))
+      return false;
+  }
   for (guint i = 0; i < plan->scratch_mems->len; i++)
     if (!dnnl_ok(dnnl_memory_set_data_handle(
-                     g_ptr_array_index(plan->scratch_mems, i), scratch),
-                 "bind", error))
+                     g_ptr_array_index(plan->scratch_mems, i),
+                     base + plan->scratch_offset), "bind", error))
       return false;
   return true;
 }
@@ -808,7 +871,8 @@ static bool plan_net(Ctx *c, int out_h, int out_w, GError **error)
   /* The last step writes the caller's buffer instead of the pool's. */
   p->output = x.mem;
   act_release(c, &x);
-  return slots_bind(p, error);
+  slots_layout(p);
+  return true;
 }
 
 /* Sizes through the net as PyTorch computes them; false when a level
@@ -924,14 +988,8 @@ static Plan *runner_plan(NnRunner *runner, int n, int h, int w, int out_h,
   return plan;
 }
 
-static bool plan_run(NnRunner *runner, Plan *plan, const float *input,
-                     float *logits, GError **error)
+static bool plan_steps(NnRunner *runner, Plan *plan, GError **error)
 {
-  if (!dnnl_ok(dnnl_memory_set_data_handle(plan->input, (void *) input),
-               "input", error) ||
-      !dnnl_ok(dnnl_memory_set_data_handle(plan->output, logits),
-               "output", error))
-    return false;
   for (guint i = 0; i < plan->steps->len; i++) {
     Step *s = &g_array_index(plan->steps, Step, i);
     if (!dnnl_ok(dnnl_primitive_execute(s->prim, runner->stream, s->nargs,
@@ -939,6 +997,23 @@ static bool plan_run(NnRunner *runner, Plan *plan, const float *input,
       return false;
   }
   return dnnl_ok(dnnl_stream_wait(runner->stream), "stream", error);
+}
+
+static bool plan_run(NnRunner *runner, Plan *plan, const float *input,
+                     float *logits, GError **error)
+{
+  Arena *arena = arena_take(plan->arena_size);
+
+  /* The output memory is bound to a slot too: set it after the arena. */
+  bool ok = arena_bind(plan, arena, error) &&
+            dnnl_ok(dnnl_memory_set_data_handle(plan->input,
+                                                (void *) input),
+                    "input", error) &&
+            dnnl_ok(dnnl_memory_set_data_handle(plan->output, logits),
+                    "output", error) &&
+            plan_steps(runner, plan, error);
+  arena_give(arena);
+  return ok;
 }
 
 bool nn_runner_forward(NnRunner *runner, const float *input, int n, int h,

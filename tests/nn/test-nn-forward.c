@@ -3,6 +3,7 @@
 #include "common/aapi-error.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <sys/wait.h>
 
 #define TOLERANCE 1e-4
@@ -68,10 +69,76 @@ static void test_generated_cases(void)
   g_assert_cmpint(cases, >=, 7);
 }
 
+typedef struct {
+  NnModel *model;
+  const float *input;
+  int dims[4];
+  float *logits;
+  gsize n_out;
+} Job;
+
+/* Its own runner, several forwards, several shapes. */
+static gpointer run_job(gpointer data)
+{
+  Job *job = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(NnRunner) runner = nn_runner_new(job->model, &error);
+  g_autofree float *small = g_new(float, job->n_out);
+
+  g_assert_no_error(error);
+  for (int i = 0; i < 3; i++) {
+    g_assert_true(nn_runner_forward(runner, job->input, job->dims[0],
+                                    job->dims[2], job->dims[3], job->logits,
+                                    &error));
+    g_assert_true(nn_runner_forward(runner, job->input, 1, 32, 32, small,
+                                    &error));
+  }
+  return NULL;
+}
+
+/* Runners in parallel threads share activation arenas safely. */
+static void test_concurrent_runners(void)
+{
+  g_autofree char *dir = test_shared_path(
+      "fixtures/unet/unet_d3_wf3_bn_upconv");
+  if (dir == NULL)
+    return;
+  g_autofree char *ckpt = g_build_filename(dir, "model.ckpt", NULL);
+  g_autofree char *in_path = g_build_filename(dir, "input.bin", NULL);
+  g_autofree char *out_path = g_build_filename(dir, "eval_logits.bin",
+                                               NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(NnModel) model = nn_ckpt_import(ckpt, &error);
+  Job jobs[3];
+  GThread *threads[3];
+  int dims[4];
+
+  g_assert_no_error(error);
+  nn_testcase_shape(dir, "input", dims);
+  gsize n_in = (gsize) dims[0] * dims[1] * dims[2] * dims[3];
+  gsize n_out = (gsize) dims[0] * 2 * dims[2] * dims[3];
+  g_autofree float *input = nn_testcase_read_floats(in_path, n_in);
+  g_autofree float *expect = nn_testcase_read_floats(out_path, n_out);
+  for (int t = 0; t < 3; t++) {
+    jobs[t] = (Job) { model, input, { dims[0], dims[1], dims[2], dims[3] },
+                      g_new0(float, n_out), n_out };
+    threads[t] = g_thread_new("nn-test", run_job, &jobs[t]);
+  }
+  for (int t = 0; t < 3; t++) {
+    g_thread_join(threads[t]);
+    for (gsize i = 0; i < n_out; i++)
+      g_assert_cmpfloat(fabsf(jobs[t].logits[i] - expect[i]), <=,
+                        TOLERANCE);
+    g_free(jobs[t].logits);
+  }
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/nn/forward/shared-fixtures", test_shared_fixtures);
   g_test_add_func("/nn/forward/generated-cases", test_generated_cases);
+  g_test_add_func("/nn/forward/concurrent-runners",
+                  test_concurrent_runners);
   return g_test_run();
 }
