@@ -82,6 +82,15 @@ async function loadSlides() {
   markCurrentSlide();
 }
 
+// The version count under a slide's thumbnail, after a save or revert.
+function updateSlideMeta(id, versions) {
+  const s = app.slides.find((x) => x.id === id);
+  const li = $("slide-list").querySelector(`li[data-id="${id}"] .meta`);
+  if (!s || !li) return;
+  s.versions = versions;
+  li.textContent = `${s.width}×${s.height} · ${plural(versions, "version")}`;
+}
+
 function markCurrentSlide() {
   for (const li of $("slide-list").children) {
     li.classList.toggle("current",
@@ -160,6 +169,7 @@ async function loadVersions() {
     const doc = await api.versions(app.slide.id);
     app.versions = doc.versions || [];
     renderHistory(app.versions, revertTo);
+    updateSlideMeta(app.slide.id, app.versions.length);
   } catch (e) {
     $("version-list").replaceChildren(
       el("li", {}, `Cannot load versions: ${reason(e)}`));
