@@ -107,11 +107,15 @@ typedef enum {
 AnnotFormat annot_format_sniff(const char *data, gsize length);
 
 /*
- * Readers.  They never touch the network, refuse documents that declare
- * entities (DTDs), bound the nesting depth and the number of vertices, and
- * refuse an annotation with no coordinates.  Errors: AAPI_ERROR_UNPROCESSABLE
- * for content that parses but is not usable (other XML, an ImageScope
- * file), AAPI_ERROR_INVALID for text that does not parse at all.
+ * Readers.  They never touch the network, refuse documents with a DOCTYPE
+ * (where entities are declared), bound the nesting depth (ANNOT_MAX_DEPTH),
+ * the number of vertices (ANNOT_MAX_VERTICES) and attribute lengths, and
+ * refuse an annotation with no coordinates and coordinates that are not
+ * finite numbers.  Every body that cannot be used, whether it does not
+ * parse (the message gives the line) or is other XML (an ImageScope file),
+ * is AAPI_ERROR_UNPROCESSABLE; a body over 2 GiB is AAPI_ERROR_TOO_LARGE.
+ * Vertices are sorted by their Order attribute when every one has one.
+ * Thread safe.
  */
 AnnotSet *annot_read_asap(const char *data, gsize length, GError **error);
 AnnotSet *annot_read_asap_file(const char *path, GError **error);
