@@ -363,14 +363,28 @@ static bool bn_build(NnLayer *l, dnnl_engine_t engine, GError **error)
   return ok;
 }
 
-/* Offset of element (b, c, p) of an activation: nchw or nChw8c. */
-static inline size_t act_offset(const NnAct *a, int b, int c, int64_t p)
+/* Adds x (or (x - shift[c])^2 when shift is given) per channel into sums,
+ * walking the memory in order: nchw is one run per channel and image,
+ * nChw8c interleaves 8 channels per pixel. */
+static void channel_sums(const NnAct *a, const float *x, const double *shift,
+                         double *sums)
 {
   int64_t hw = (int64_t) a->h * a->w;
+  int block = a->tag == dnnl_nchw ? 1 : 8;
 
-  if (a->tag == dnnl_nchw)
-    return ((size_t) b * a->c + c) * hw + p;
-  return (((size_t) b * (a->c / 8) + c / 8) * hw + p) * 8 + c % 8;
+  for (int b = 0; b < a->n; b++)
+    for (int c0 = 0; c0 < a->c; c0 += block) {
+      const float *run = x + ((int64_t) b * a->c + c0) * hw;
+
+      for (int64_t p = 0; p < hw; p++)
+        for (int k = 0; k < block; k++) {
+          double v = run[p * block + k];
+
+          if (shift != NULL)
+            v = (v - shift[c0 + k]) * (v - shift[c0 + k]);
+          sums[c0 + k] += v;
+        }
+    }
 }
 
 /* Mean and biased variance per channel, two passes in double. */
@@ -379,23 +393,17 @@ static void bn_batch_stats(NnLayer *l)
   const NnAct *a = l->src;
   const float *x = handle_of(a->mem);
   float *mean = handle_of(l->mean), *var = handle_of(l->var);
-  int64_t hw = (int64_t) a->h * a->w;
-  double count = (double) a->n * hw;
+  double count = (double) a->n * a->h * a->w;
+  g_autofree double *m = g_new0(double, a->c);
+  g_autofree double *sq = g_new0(double, a->c);
 
+  channel_sums(a, x, NULL, m);
+  for (int c = 0; c < a->c; c++)
+    m[c] /= count;
+  channel_sums(a, x, m, sq);
   for (int c = 0; c < a->c; c++) {
-    double sum = 0, sq = 0, m;
-
-    for (int b = 0; b < a->n; b++)
-      for (int64_t p = 0; p < hw; p++)
-        sum += x[act_offset(a, b, c, p)];
-    m = sum / count;
-    for (int b = 0; b < a->n; b++)
-      for (int64_t p = 0; p < hw; p++) {
-        double d = x[act_offset(a, b, c, p)] - m;
-        sq += d * d;
-      }
-    mean[c] = (float) m;
-    var[c] = (float) (sq / count);
+    mean[c] = (float) m[c];
+    var[c] = (float) (sq[c] / count);
   }
 }
 
