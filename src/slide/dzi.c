@@ -16,6 +16,11 @@
  * and reading the next finer level instead costs 16 times the pixels. */
 #define LEVEL_TOLERANCE 1.01
 
+/* Largest region read for one tile or thumbnail (pixels): a slide without
+ * coarse pyramid levels would otherwise need its whole level 0 for the
+ * smallest Deep Zoom levels. */
+#define MAX_READ_PIXELS (32 * 1024 * 1024)
+
 /* Largest associated image decoded (pixels). */
 #define MAX_ASSOCIATED_PIXELS (64 * 1024 * 1024)
 
@@ -192,6 +197,17 @@ static bool tile_rect(const DziLayout *layout, gint64 level, gint64 col,
   return true;
 }
 
+static bool check_read_size(gint64 width, gint64 height, GError **error)
+{
+  if (width <= MAX_READ_PIXELS / height)
+    return true;
+  g_set_error(error, AAPI_ERROR, AAPI_ERROR_TOO_LARGE,
+              "the slide has no pyramid level coarse enough for this view "
+              "(%" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " pixels to read)",
+              width, height);
+  return false;
+}
+
 GBytes *dzi_render_tile(Slide *slide, const DziLayout *layout, gint64 level,
                         gint64 col, gint64 row, DziFormat format,
                         GError **error)
@@ -213,6 +229,8 @@ GBytes *dzi_render_tile(Slide *slide, const DziLayout *layout, gint64 level,
   double ds = info->level_downsample[level_os];
   gint64 read_w = MAX(1, (gint64) ceil(l0_w / ds - 1e-6));
   gint64 read_h = MAX(1, (gint64) ceil(l0_h / ds - 1e-6));
+  if (!check_read_size(read_w, read_h, error))
+    return NULL;
   g_autofree guint8 *rgb = g_malloc((gsize) (read_w * read_h * 3));
 
   if (!slide_read_region_rgb(slide, layout->origin_x + (gint64) l0_x,
@@ -237,6 +255,8 @@ GBytes *dzi_render_thumbnail(Slide *slide, guint max_size, GError **error)
   gint64 out_w = MAX(1, (gint64) round((double) info->bounds_width * scale));
   gint64 out_h = MAX(1, (gint64) round((double) info->bounds_height *
                                        scale));
+  if (!check_read_size(read_w, read_h, error))
+    return NULL;
   g_autofree guint8 *rgb = g_malloc((gsize) (read_w * read_h * 3));
 
   if (!slide_read_region_rgb(slide, info->bounds_x, info->bounds_y, level,
