@@ -113,9 +113,7 @@ static char *current_version(InferEngine *engine, guint c)
   return version;
 }
 
-/* The newest model file of a folder by name (ISO timestamps sort), or
- * NULL when it has none. */
-static char *newest_model_file(const char *dir)
+char *infer_newest_model_name(const char *dir)
 {
   g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
   const char *name;
@@ -152,7 +150,7 @@ static void reload_class(InferEngine *engine, guint c)
   const char *root = info->model_root ? info->model_root
                                       : engine->config->model_dir;
   g_autofree char *dir = g_build_filename(root, info->name, NULL);
-  g_autofree char *newest = newest_model_file(dir);
+  g_autofree char *newest = infer_newest_model_name(dir);
   g_autofree char *serving = current_version(engine, c);
   g_autoptr(GError) local = NULL;
 

@@ -38,6 +38,12 @@ InferEngine *infer_engine_new(const AapiConfig *config, SlideCache *slides,
 void infer_engine_free(InferEngine *engine);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(InferEngine, infer_engine_free)
 
+/* File name of the newest model in a class's model folder, by name (ISO
+ * timestamps sort), skipping hidden and .tmp files (writes in progress)
+ * and folders; NULL when it has none.  Training reads the served model
+ * through it too, so both agree on what is served. */
+char *infer_newest_model_name(const char *dir);
+
 /* Rescans every class's model folder and swaps in newer models. */
 bool infer_engine_reload(InferEngine *engine, GError **error);
 /* Installs a model for a class now (after a promotion); takes a new
