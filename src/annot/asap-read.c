@@ -24,7 +24,7 @@ typedef enum {
   KIND_ROOT,
   KIND_ANNOTATIONS,
   KIND_ANNOTATION,
-  KIND_POINTS,          /* <Coordinates> or <Hole>: holds vertices */
+  KIND_POINTS,          /* <Coordinates>, <Outer>, <Hole>: vertices */
   KIND_VERTEX,
   KIND_HOLES,
   KIND_PARTS,
@@ -449,7 +449,7 @@ static Kind child_kind(Kind parent, const char *name)
     { KIND_ANNOTATION, "Holes", KIND_HOLES },
     { KIND_ANNOTATION, "Parts", KIND_PARTS },
     { KIND_PARTS, "Part", KIND_PART },
-    { KIND_PART, "Coordinates", KIND_POINTS },
+    { KIND_PART, "Outer", KIND_POINTS },
     { KIND_PART, "Holes", KIND_HOLES },
     { KIND_HOLES, "Hole", KIND_POINTS },
     { KIND_POINTS, "Coordinate", KIND_VERTEX },

@@ -2,9 +2,10 @@
  * asap-write.c: the ASAP XML writer.
  *
  * The layout is the one ASAP itself writes.  Holes and further parts of a
- * shape (from GeoJSON) go into <Holes><Hole><Point/></Hole></Holes> and
- * <Parts><Part><Coordinates/>...</Part></Parts> inside the annotation;
- * ASAP and tools that look for <Coordinates>/<Coordinate> skip them, and
+ * shape (from GeoJSON) go into <Holes><Hole><Point/>...</Hole></Holes> and
+ * <Parts><Part><Outer><Point/>...</Outer><Holes/></Part></Parts> inside
+ * the annotation.  Their vertices are <Point>s, so ASAP and scripts that
+ * collect every <Coordinate> of an annotation see the outer ring only, and
  * our reader takes them back.
  *
  * Written into a GString by hand rather than with xmlTextWriter: the
@@ -100,9 +101,9 @@ static void append_parts(GString *out, const GPtrArray *parts)
   g_string_append(out, "      <Parts>\n");
   for (guint i = 0; i < parts->len; i++) {
     const Annotation *part = parts->pdata[i];
-    g_string_append(out, "        <Part>\n          <Coordinates>\n");
-    append_points(out, part->coords, "Coordinate", true, "            ");
-    g_string_append(out, "          </Coordinates>\n");
+    g_string_append(out, "        <Part>\n          <Outer>\n");
+    append_points(out, part->coords, "Point", false, "            ");
+    g_string_append(out, "          </Outer>\n");
     if (part->holes)
       append_holes(out, part->holes, "          ");
     g_string_append(out, "        </Part>\n");
