@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include <jansson.h>
+#include <sys/wait.h>
 #include <math.h>
 #include <string.h>
 
@@ -178,6 +179,85 @@ static void test_fixture(gconstpointer data)
   json_decref(manifest);
 }
 
+/* Runs the aapi binary; returns its exit status, stderr in *err. */
+static int run_aapi(const char *const *args, char **err)
+{
+  const char *binary = g_getenv("AAPI_BINARY");
+  g_autoptr(GPtrArray) argv = g_ptr_array_new();
+  int status = -1;
+
+  g_ptr_array_add(argv, (char *) binary);
+  for (int i = 0; args[i] != NULL; i++)
+    g_ptr_array_add(argv, (char *) args[i]);
+  g_ptr_array_add(argv, NULL);
+  g_assert_true(g_spawn_sync(NULL, (char **) argv->pdata, NULL,
+                             G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                             err, &status, NULL));
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* aapi nn-train-step on the batch-norm fixture: every dumped file within
+ * tolerance of PyTorch's, and clear failures for bad arguments. */
+static void test_cli(void)
+{
+  g_autofree char *dir = test_shared_path("fixtures/unet/"
+                                          "unet_d3_wf3_bn_upconv");
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  if (dir == NULL)
+    return;
+  if (g_getenv("AAPI_BINARY") == NULL) {
+    g_test_skip("AAPI_BINARY is not set");
+    return;
+  }
+  out = test_make_tmpdir("nn-train-cli");
+  g_autofree char *ckpt = g_build_filename(dir, "model.ckpt", NULL);
+  g_autofree char *in = g_build_filename(dir, "input.bin", NULL);
+  g_autofree char *target = g_build_filename(dir, "target.bin", NULL);
+  const char *ok_args[] = { "nn-train-step", "--model", ckpt, "--input", in,
+                            "--target", target, "--shape", "2,3,64,64",
+                            "--lr", "0.001", "--dump", out, NULL };
+
+  g_assert_cmpint(run_aapi(ok_args, &err), ==, 0);
+  g_autoptr(NnModel) model = nn_ckpt_import(ckpt, NULL);
+  const GPtrArray *tensors = nn_model_get_tensors(model);
+  g_autofree float *loss = read_bin(out, "loss.bin", 4);
+  g_autofree float *want_loss = read_bin(dir, "loss.bin", 4);
+  assert_close("cli loss", loss, want_loss, 1);
+  for (guint i = 0; i < tensors->len; i++) {
+    NnTensor *t = g_ptr_array_index(tensors, i);
+    g_autofree char *name = g_strdup_printf("after.%s.bin", t->name);
+    gsize size = t->dtype == NN_DTYPE_I64 ? 8 : 4;
+    g_autofree void *got = read_bin(out, name, size * t->n_elements);
+    g_autofree void *want = read_bin(dir, name, size * t->n_elements);
+
+    if (t->dtype == NN_DTYPE_I64)
+      g_assert_cmpint(*(int64_t *) got, ==, *(int64_t *) want);
+    else
+      assert_close(name, got, want, t->n_elements);
+  }
+  g_assert_true(all_close);
+
+  /* Wrong shape, bad lr, missing file, target of the wrong size. */
+  const char *bad[][14] = {
+    { "nn-train-step", "--model", ckpt, "--input", in, "--target", target,
+      "--shape", "2,3,64,60", "--dump", out, NULL },
+    { "nn-train-step", "--model", ckpt, "--input", in, "--target", target,
+      "--shape", "2,3,64,64", "--lr", "-1", "--dump", out, NULL },
+    { "nn-train-step", "--model", "/nonexistent.ckpt", "--input", in,
+      "--target", target, "--shape", "2,3,64,64", "--dump", out, NULL },
+    { "nn-train-step", "--model", ckpt, "--input", in, "--target", in,
+      "--shape", "2,3,64,64", "--dump", out, NULL },
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+    g_autofree char *message = NULL;
+
+    g_assert_cmpint(run_aapi(bad[i], &message), ==, 1);
+    g_assert_true(g_str_has_prefix(message, "aapi nn-train-step: "));
+  }
+}
+
 static void hparams_from(json_t *manifest, NnHparams *hp)
 {
   json_t *h = json_object_get(manifest, "hyper_parameters");
@@ -281,6 +361,7 @@ int main(int argc, char **argv)
                                             fixtures[i]);
     g_test_add_data_func(path, fixtures[i], test_fixture);
   }
+  g_test_add_func("/nn-train/cli", test_cli);
   for (size_t i = 0; i < G_N_ELEMENTS(generated); i++) {
     g_autofree char *path = g_strdup_printf("/nn-train/torch/%s",
                                             generated[i]);
