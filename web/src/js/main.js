@@ -153,9 +153,12 @@ async function fetchLatest() {
 }
 
 async function loadAnnotations() {
+  const id = app.slide.id;
   const h = status.busy("Loading annotations");
   try {
     const list = await fetchLatest();
+    // Another slide may have been opened meanwhile.
+    if (app.slide.id !== id) return;
     app.editor.load(list);
     app.annotationsLoaded = true;
     status.done(h, `${plural(list.length, "annotation")} loaded`);
@@ -165,8 +168,10 @@ async function loadAnnotations() {
 }
 
 async function loadVersions() {
+  const id = app.slide.id;
   try {
-    const doc = await api.versions(app.slide.id);
+    const doc = await api.versions(id);
+    if (app.slide.id !== id) return;
     app.versions = doc.versions || [];
     renderHistory(app.versions, revertTo);
     updateSlideMeta(app.slide.id, app.versions.length);
@@ -419,7 +424,8 @@ function panBy(fx, fy) {
 const KEYS = {
   d: () => setMode(app.mode === "draw" ? "select" : "draw"),
   Enter: () => finishDraft(),
-  Backspace: () => app.editor.draft && app.editor.undoVertex(),
+  Backspace: () => (app.editor.draft ? app.editor.undoVertex()
+    : app.editor.remove(app.editor.selected)),
   Escape: () => (app.mode === "draw" ? setMode("select")
     : app.editor.select(null)),
   Delete: () => app.editor.remove(app.editor.selected),
