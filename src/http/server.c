@@ -99,43 +99,56 @@ static void free_bytes(void *bytes)
   g_bytes_unref(bytes);
 }
 
+/* The MHD response for ours; it keeps a reference to the body bytes
+ * instead of copying them. */
+static struct MHD_Response *mhd_response_new(const HttpResponse *response,
+                                             const char *request_id,
+                                             gsize *size)
+{
+  GBytes *body = response->body ? g_bytes_ref(response->body)
+                                : g_bytes_new_static("", 0);
+  const void *data = g_bytes_get_data(body, size);
+  struct MHD_Response *mhd =
+      MHD_create_response_from_buffer_with_free_callback_cls(
+          *size, (void *) data, free_bytes, body);
+
+  if (mhd == NULL) {
+    g_bytes_unref(body);
+    return NULL;
+  }
+  MHD_add_response_header(mhd, MHD_HTTP_HEADER_CONTENT_TYPE,
+                          response->content_type ? response->content_type
+                                                 : "application/json");
+  MHD_add_response_header(mhd, "X-Request-Id", request_id);
+  for (guint i = 0; response->headers && i + 1 < response->headers->len;
+       i += 2)
+    MHD_add_response_header(mhd, g_ptr_array_index(response->headers, i),
+                            g_ptr_array_index(response->headers, i + 1));
+  return mhd;
+}
+
 /* Hands the response to MHD and writes the request's log line. */
 static enum MHD_Result send_response(struct MHD_Connection *connection,
                                      RequestState *state,
                                      const char *method, const char *url,
                                      HttpResponse *response)
 {
-  GBytes *body = response->body ? g_bytes_ref(response->body)
-                                : g_bytes_new_static("", 0);
-  gsize size = 0;
-  const void *data = g_bytes_get_data(body, &size);
   guint status = response->status ? response->status : 200;
-  struct MHD_Response *mhd = MHD_create_response_from_buffer_with_free_callback_cls(
-      size, (void *) data, free_bytes, body);
+  gsize size = 0;
+  struct MHD_Response *mhd = mhd_response_new(response, state->request_id,
+                                              &size);
 
-  if (mhd == NULL) {
-    g_bytes_unref(body);
+  if (mhd == NULL)
     return MHD_NO;
-  }
-  MHD_add_response_header(mhd, MHD_HTTP_HEADER_CONTENT_TYPE,
-                          response->content_type ? response->content_type
-                                                 : "application/json");
-  MHD_add_response_header(mhd, "X-Request-Id", state->request_id);
-  for (guint i = 0; response->headers && i + 1 < response->headers->len;
-       i += 2)
-    MHD_add_response_header(mhd, g_ptr_array_index(response->headers, i),
-                            g_ptr_array_index(response->headers, i + 1));
-
   enum MHD_Result result = MHD_queue_response(connection, status, mhd);
   MHD_destroy_response(mhd);
   state->answered = true;
 
   /* The decoded path is client text: escaped, it cannot forge lines. */
   gint64 us = g_get_monotonic_time() - state->start_us;
-  double ms = (double) us / 1000.0;
   g_autofree char *shown = g_strescape(url, NULL);
   g_message("%s %s %u %" G_GSIZE_FORMAT " bytes %.1f ms id=%s", method,
-            shown, status, size, ms, state->request_id);
+            shown, status, size, (double) us / 1000.0, state->request_id);
   metrics_count(status, size, us);
   return result;
 }
