@@ -565,20 +565,24 @@ bool nn_layer_build(NnLayer *layer, dnnl_engine_t engine, GError **error)
   return false;
 }
 
-/* Runs a primitive on up to twelve arguments; NULL memories are left out
- * (optional workspace, absent bias). */
-static bool run(dnnl_primitive_t prim, dnnl_stream_t stream,
-                const int *keys, const dnnl_memory_t *mems, int n,
-                const char *what, GError **error)
+typedef struct {
+  int key;
+  dnnl_memory_t mem;
+} NnArg;
+
+/* Runs a primitive on a { key, memory } list ending in key 0; NULL
+ * memories (no workspace) are left out. */
+static bool run_args(dnnl_primitive_t prim, dnnl_stream_t stream,
+                     const char *what, GError **error, const NnArg *pairs)
 {
   dnnl_exec_arg_t args[12];
   int used = 0;
 
-  for (int i = 0; i < n && used < 12; i++) {
-    if (mems[i] == NULL)
+  for (int i = 0; pairs[i].key != 0 && used < 12; i++) {
+    if (pairs[i].mem == NULL)
       continue;
-    args[used].arg = keys[i];
-    args[used].memory = mems[i];
+    args[used].arg = pairs[i].key;
+    args[used].memory = pairs[i].mem;
     used++;
   }
   return nn_train_check(dnnl_primitive_execute(prim, stream, used, args),
@@ -586,28 +590,8 @@ static bool run(dnnl_primitive_t prim, dnnl_stream_t stream,
 }
 
 #define RUN(prim, stream, what, error, ...)                                 \
-  run_pairs(prim, stream, what, error,                                     \
-            (const NnArg[]) { __VA_ARGS__, { 0, NULL } })
-
-typedef struct {
-  int key;
-  dnnl_memory_t mem;
-} NnArg;
-
-/* Adapter for RUN: a { key, memory } list ending in a NULL key. */
-static bool run_pairs(dnnl_primitive_t prim, dnnl_stream_t stream,
-                      const char *what, GError **error, const NnArg *pairs)
-{
-  int keys[12];
-  dnnl_memory_t mems[12];
-  int n = 0;
-
-  for (; pairs[n].key != 0 && n < 12; n++) {
-    keys[n] = pairs[n].key;
-    mems[n] = pairs[n].mem;
-  }
-  return run(prim, stream, keys, mems, n, what, error);
-}
+  run_args(prim, stream, what, error,                                      \
+           (const NnArg[]) { __VA_ARGS__, { 0, NULL } })
 
 static bool concat_forward(NnLayer *l, dnnl_stream_t stream, GError **error)
 {
@@ -642,7 +626,7 @@ bool nn_layer_forward(NnLayer *l, dnnl_stream_t stream, GError **error)
                { DNNL_ARG_WORKSPACE, l->workspace });
   case NN_LAYER_POOL:
   case NN_LAYER_RESAMPLE:
-    return RUN(l->fwd, stream, "pooling", error,
+    return RUN(l->fwd, stream, "pooling or resampling", error,
                { DNNL_ARG_SRC, l->src->mem }, { DNNL_ARG_DST, l->dst->mem },
                { DNNL_ARG_WORKSPACE, l->workspace });
   case NN_LAYER_CONCAT:
@@ -813,7 +797,7 @@ void nn_layer_clear(NnLayer *l)
   dnnl_primitive_t *prims[] = {
     &l->fwd, &l->bwd_data, &l->bwd_weights, &l->relu_bwd, &l->w_to_fwd,
     &l->w_to_bwd, &l->dw_to_plain, &l->add_scratch, &l->crop_fwd,
-    &l->crop_bwd, &l->cat_bwd[0], &l->cat_bwd[1],
+    &l->cat_bwd[0], &l->cat_bwd[1],
   };
   dnnl_memory_t *mems[] = {
     &l->b_mem, &l->db, &l->mean, &l->var, &l->workspace, &l->scratch,

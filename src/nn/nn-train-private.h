@@ -58,7 +58,7 @@ typedef struct {
   dnnl_primitive_t add_scratch;
   /* Concat: the crop of src2, views into the diff of dst. */
   dnnl_memory_t crop_view, crop_mem, crop_diff_view;
-  dnnl_primitive_t crop_fwd, crop_bwd;
+  dnnl_primitive_t crop_fwd;
   dnnl_memory_t cat_diff_view[2];
   dnnl_primitive_t cat_bwd[2];
 } NnLayer;
