@@ -9,7 +9,8 @@
 # structure-following masks without hours of training).
 #
 # Usage: bench/predict/run.sh [BUILD_DIR]   (default build)
-# Env: REGION=x,y,w,h  BENCH_EXACT=1 (also time aapi --exact)
+# Env: REGION=x,y,w,h  BENCH_VARIANTS="fast exact" (also time aapi with
+#      --tiling fast / exact; the default run uses auto)
 #      BENCH_OUT=DIR (kept; default a temp dir)
 set -eu
 
@@ -53,10 +54,10 @@ export AAPI_MODEL_DIR="$OUT/model" AAPI_DATA_DIR="$OUT/data"
 export AAPI_MAX_PREDICT_PIXELS=100000000
 measure aapi "$AAPI" predict --slide-file "$SLIDE" --region "$REGION" \
   --format geojson
-if [ "${BENCH_EXACT:-0}" = 1 ]; then
-  measure aapi-exact "$AAPI" predict --exact --slide-file "$SLIDE" \
+for v in ${BENCH_VARIANTS:-}; do
+  measure "aapi-$v" "$AAPI" predict --tiling "$v" --slide-file "$SLIDE" \
     --region "$REGION" --format geojson
-fi
+done
 
 models=""
 for c in $CLASSES; do
@@ -69,11 +70,12 @@ measure reference $PY "$HERE/reference.py" --slide "$SLIDE" \
 echo "aapi vs reference (filled polygons, per class):"
 $PY "$HERE/compare.py" --region "$REGION" "$OUT/aapi.out" \
   "$OUT/reference.json" | tee "$OUT/compare.json"
-if [ -f "$OUT/aapi-exact.out" ]; then
-  echo "aapi --exact vs reference:"
-  $PY "$HERE/compare.py" --region "$REGION" "$OUT/aapi-exact.out" \
+for v in ${BENCH_VARIANTS:-}; do
+  echo "aapi --tiling $v vs reference:"
+  $PY "$HERE/compare.py" --region "$REGION" "$OUT/aapi-$v.out" \
     "$OUT/reference.json"
-fi
-awk '$1 == "aapi" { a = $2 } $1 == "reference" { r = $2 }
-     END { printf "speed-up: %.1fx (reference %.1f s / aapi %.1f s)\n",
-           r / a, r, a }' "$OUT/times"
+done
+grep "tiling" "$OUT/aapi.time" || true
+awk '$1 == "reference" { r = $2 } $1 != "reference" { t[$1] = $2 }
+     END { for (k in t) printf "speed-up %s: %.1fx (reference %.1f s / "\
+           "%.1f s)\n", k, r / t[k], r, t[k] }' "$OUT/times"

@@ -11,7 +11,7 @@ static char *opt_slide;
 static char *opt_slide_file;
 static char *opt_region;
 static char *opt_format;
-static gboolean opt_exact;
+static char *opt_tiling;
 
 static const GOptionEntry predict_entries[] = {
   { "slide", 0, 0, G_OPTION_ARG_STRING, &opt_slide,
@@ -22,8 +22,9 @@ static const GOptionEntry predict_entries[] = {
     "Level-0 region x,y,width,height", "X,Y,W,H" },
   { "format", 0, 0, G_OPTION_ARG_STRING, &opt_format,
     "asap (default) or geojson", "FORMAT" },
-  { "exact", 0, 0, G_OPTION_ARG_NONE, &opt_exact,
-    "Repeat the old 256/64 tiling tile by tile (slow)", NULL },
+  { "tiling", 0, 0, G_OPTION_ARG_STRING, &opt_tiling,
+    "auto (default: probe each model), fast (big tiles) or exact (the old "
+    "256/64 tiling)", "MODE" },
   { NULL }
 };
 
@@ -65,7 +66,10 @@ static InferResult *predict(const AapiConfig *config, const gint64 r[4],
   engine = infer_engine_new(config, slides, error);
   if (engine == NULL)
     return NULL;
-  infer_engine_set_exact(engine, opt_exact);
+  if (g_strcmp0(opt_tiling, "fast") == 0)
+    infer_engine_set_tiling(engine, INFER_MODE_FAST);
+  else if (g_strcmp0(opt_tiling, "exact") == 0)
+    infer_engine_set_tiling(engine, INFER_MODE_EXACT);
   if (opt_slide)
     return infer_predict_region(engine, opt_slide, r[0], r[1], r[2], r[3],
                                 error);
@@ -101,6 +105,9 @@ int cli_predict(int argc, char **argv)
   if (opt_format && strcmp(opt_format, "asap") != 0 &&
       strcmp(opt_format, "geojson") != 0)
     return usage_error("--format is asap or geojson");
+  if (opt_tiling && strcmp(opt_tiling, "auto") != 0 &&
+      strcmp(opt_tiling, "fast") != 0 && strcmp(opt_tiling, "exact") != 0)
+    return usage_error("--tiling is auto, fast or exact");
   if (!parse_region(opt_region, region, &error))
     return usage_error(error->message);
   geojson = opt_format && strcmp(opt_format, "geojson") == 0;

@@ -6,10 +6,18 @@
 
 #include "infer/infer.h"
 
-/* A served model: reference counted (atomic), never changed. */
+/* How a model's heatmaps are computed, decided on its first use. */
+enum {
+  INFER_TILING_UNKNOWN,
+  INFER_TILING_FAST,      /* big tiles agree with the old tiling */
+  INFER_TILING_EXACT,     /* the model leans on tile edges */
+};
+
+/* A served model: reference counted (atomic); the model never changes. */
 typedef struct {
   NnModel *model;
   char *version;          /* the file name, an ISO timestamp */
+  gint tiling;            /* INFER_TILING_*, atomic */
 } InferModelEntry;
 
 typedef struct {
@@ -26,7 +34,7 @@ struct InferEngine {
   InferModelEntry **current;   /* per class, NULL without a model */
   guint n_workers;
   InferWorker *workers;
-  bool tiling_exact;
+  InferTilingMode tiling_mode;
 };
 
 InferModelEntry *infer_model_entry_ref(InferModelEntry *entry);

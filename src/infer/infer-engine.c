@@ -175,6 +175,20 @@ bool infer_engine_reload(InferEngine *engine, GError **error)
   return true;
 }
 
+static InferTilingMode tiling_from_env(void)
+{
+  const char *text = g_getenv("AAPI_PREDICT_TILING");
+
+  if (g_strcmp0(text, "exact") == 0)
+    return INFER_MODE_EXACT;
+  if (g_strcmp0(text, "fast") == 0)
+    return INFER_MODE_FAST;
+  if (text && *text && strcmp(text, "auto") != 0)
+    g_warning("AAPI_PREDICT_TILING=%s: not auto, fast or exact; using "
+              "auto", text);
+  return INFER_MODE_AUTO;
+}
+
 InferEngine *infer_engine_new(const AapiConfig *config, SlideCache *slides,
                               GError **error)
 {
@@ -192,7 +206,7 @@ InferEngine *infer_engine_new(const AapiConfig *config, SlideCache *slides,
     engine->workers[w].built_for = g_new0(InferModelEntry *,
                                           engine->n_classes);
   }
-  engine->tiling_exact = g_strcmp0(g_getenv("AAPI_PREDICT_EXACT"), "1") == 0;
+  engine->tiling_mode = tiling_from_env();
   if (!infer_engine_reload(engine, error)) {
     infer_engine_free(engine);
     return NULL;
@@ -200,9 +214,9 @@ InferEngine *infer_engine_new(const AapiConfig *config, SlideCache *slides,
   return engine;
 }
 
-void infer_engine_set_exact(InferEngine *engine, bool exact)
+void infer_engine_set_tiling(InferEngine *engine, InferTilingMode mode)
 {
-  engine->tiling_exact = exact;
+  engine->tiling_mode = mode;
 }
 
 InferWorker *infer_worker_acquire(InferEngine *engine, GError **error)

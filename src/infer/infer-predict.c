@@ -22,6 +22,10 @@
 #define INFER_MARGIN 96
 /* Upper bound of a big tile's input edge: memory versus margin cost. */
 #define INFER_MAX_TILE 1024
+/* Probe window edge (resized pixels) and the agreement that allows big
+ * tiles: above the 0.98 kept after opening, for a safety margin. */
+#define INFER_PROBE_SIZE 320
+#define INFER_PROBE_IOU 0.99
 /* The old service's opening: 7 x 7 square, 3 iterations. */
 #define INFER_OPEN_SIZE 7
 #define INFER_OPEN_ITERATIONS 3
@@ -116,21 +120,106 @@ static bool check_size(InferEngine *engine, gint64 w, gint64 h,
   return true;
 }
 
+/* The darkest (most tissue) of five probe windows of edge s. */
+static void probe_origin(const Resized *small, int s, int *px, int *py)
+{
+  double best = G_MAXDOUBLE;
+
+  for (int k = 0; k < 5; k++) {
+    int x = k == 0 ? (small->w - s) / 2 : (k % 2) * (small->w - s);
+    int y = k == 0 ? (small->h - s) / 2 : (k / 3) * (small->h - s);
+    double sum = 0;
+
+    for (int r = 0; r < s; r += 4)
+      for (int c = 0; c < s * 3; c += 5)
+        sum += small->rgb[((gsize) (y + r) * small->w + x) * 3 + c];
+    if (sum < best) {
+      best = sum;
+      *px = x;
+      *py = y;
+    }
+  }
+}
+
+/* IoU of the two heatmaps' masks at 0.5; -1 when both are empty. */
+static double heat_iou(const float *a, const float *b, gsize n)
+{
+  gsize both = 0, either = 0;
+
+  for (gsize i = 0; i < n; i++) {
+    both += a[i] > 0.5f && b[i] > 0.5f;
+    either += a[i] > 0.5f || b[i] > 0.5f;
+  }
+  return either < n / 200 ? -1 : (double) both / either;
+}
+
+/*
+ * Whether big tiles reproduce the old tiling for this model: both ways
+ * on a probe window of the region, compared.  A network that leans on
+ * tile edges (the old per-pixel max over 16 tiles then differs from one
+ * big tile) gets the exact tiling; the choice is kept with the model.
+ * With too little foreground to tell, this request runs exact and the
+ * next one probes again.
+ */
+static int choose_tiling(NnRunner *runner, const InferTiling *tiling,
+                         const Resized *small, InferModelEntry *entry,
+                         const char *class_name, GError **error)
+{
+  int s = MIN(MIN(small->w, small->h), INFER_PROBE_SIZE), x = 0, y = 0;
+  gsize n = (gsize) s * s;
+  g_autofree guint8 *rgb = g_malloc(n * 3);
+  g_autofree float *fast = g_new(float, n);
+  g_autofree float *exact = g_new(float, n);
+  InferTiling t = *tiling;
+  double iou;
+
+  probe_origin(small, s, &x, &y);
+  for (int r = 0; r < s; r++)
+    memcpy(rgb + (gsize) r * s * 3,
+           small->rgb + ((gsize) (y + r) * small->w + x) * 3, (gsize) s * 3);
+  t.exact = false;
+  if (!infer_class_heatmap(runner, &t, rgb, s, s, fast, error))
+    return -1;
+  t.exact = true;
+  if (!infer_class_heatmap(runner, &t, rgb, s, s, exact, error))
+    return -1;
+  iou = heat_iou(fast, exact, n);
+  if (iou < 0)
+    return INFER_TILING_EXACT;
+  g_atomic_int_set(&entry->tiling, iou >= INFER_PROBE_IOU
+                                       ? INFER_TILING_FAST
+                                       : INFER_TILING_EXACT);
+  g_message("class %s, model %s: big tiles agree with the old tiling at "
+            "IoU %.4f: %s tiling", class_name, entry->version, iou,
+            iou >= INFER_PROBE_IOU ? "fast" : "exact");
+  return g_atomic_int_get(&entry->tiling);
+}
+
 /* The binary, opened mask of one class at region size. */
 static guint8 *class_mask(InferEngine *engine, NnRunner *runner,
-                          const AapiClassInfo *info, Region *region,
-                          GError **error)
+                          InferModelEntry *entry, const AapiClassInfo *info,
+                          Region *region, GError **error)
 {
   const Resized *small = region_resized(region, info->resize);
   InferTiling tiling = {
     info->patch_size, info->stride_size, info->mirror_pad_size,
-    info->threshold, engine->tiling_exact, INFER_MARGIN, INFER_MAX_TILE,
+    info->threshold, true, INFER_MARGIN, INFER_MAX_TILE,
   };
+  int mode = g_atomic_int_get(&entry->tiling);
   gsize n = (gsize) region->w * region->h;
   g_autofree float *heat = g_new(float, (gsize) small->w * small->h);
   g_autofree float *full = g_new(float, n);
   guint8 *mask;
 
+  if (engine->tiling_mode == INFER_MODE_EXACT)
+    mode = INFER_TILING_EXACT;
+  else if (engine->tiling_mode == INFER_MODE_FAST)
+    mode = INFER_TILING_FAST;
+  else if (mode == INFER_TILING_UNKNOWN)
+    mode = choose_tiling(runner, &tiling, small, entry, info->name, error);
+  if (mode < 0)
+    return NULL;
+  tiling.exact = mode != INFER_TILING_FAST;
   if (!infer_class_heatmap(runner, &tiling, small->rgb, small->w, small->h,
                            heat, error))
     return NULL;
@@ -220,7 +309,7 @@ static bool predict_masks(InferEngine *engine, InferWorker *worker,
     NnRunner *runner = infer_worker_runner(worker, c, entries[c], error);
     if (runner == NULL)
       return false;
-    masks[c] = class_mask(engine, runner, info, region, error);
+    masks[c] = class_mask(engine, runner, entries[c], info, region, error);
     if (masks[c] == NULL) {
       aapi_error_prefix(error, "class %s: ", info->name);
       return false;

@@ -62,9 +62,17 @@ InferResult *infer_predict_slide(InferEngine *engine, Slide *slide,
                                  gint64 x, gint64 y, gint64 width,
                                  gint64 height, GError **error);
 
-/* Tiling: the old 256/64 tiling tile by tile (exact, slow) or big tiles
- * with margins (default; AAPI_PREDICT_EXACT=1 chooses exact at start). */
-void infer_engine_set_exact(InferEngine *engine, bool exact);
+/* How heatmaps are computed.  AUTO (the default) probes each model on
+ * its first prediction and uses big tiles with margins when they agree
+ * with the old 256/64 tiling, else repeats that tiling tile by tile.
+ * AAPI_PREDICT_TILING=auto|fast|exact sets it at start. */
+typedef enum {
+  INFER_MODE_AUTO,
+  INFER_MODE_FAST,
+  INFER_MODE_EXACT,
+} InferTilingMode;
+
+void infer_engine_set_tiling(InferEngine *engine, InferTilingMode mode);
 
 /* The result as ASAP XML, the compatible route's answer. */
 GString *infer_result_to_asap(const InferResult *result);

@@ -118,9 +118,10 @@ class TestParity(unittest.TestCase):
                                  scores[name]["reference"], scores)
 
     def test_exact_tiling_matches_reference(self):
-        self.check_parity(self.predict("--exact"))
+        self.check_parity(self.predict("--tiling", "exact"))
 
-    def test_fast_tiling_matches_reference(self):
+    def test_default_tiling_matches_reference(self):
+        # auto: big tiles only where the probe finds they agree.
         self.check_parity(self.predict())
 
     def test_models_member(self):
@@ -198,7 +199,7 @@ class TestRoutes(unittest.TestCase):
         # One worker and the slow exact tiling: a second request finds
         # the worker busy and must not queue.
         server = self.server(AAPI_PREDICT_WORKERS="1",
-                             AAPI_PREDICT_EXACT="1")
+                             AAPI_PREDICT_TILING="exact")
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             slow = pool.submit(server.get, self.path(0, 0, 2000, 2000))
             busy = None
