@@ -30,6 +30,8 @@ const app = {
   predictAbort: null,
   saving: false,
   poller: null,
+  ready: false,              // the viewer has opened the slide's tiles
+  annotationsLoaded: false,  // and its newest annotations are in
 };
 
 function reason(e) {
@@ -121,6 +123,7 @@ async function openSlide(id) {
   }
   app.slide = slide;
   app.ready = false;
+  app.annotationsLoaded = false;
   $("slide-title").textContent = `${slide.name} · ${slide.width}×` +
     `${slide.height} px${slide.mpp_x ? ` · ${slide.mpp_x} µm/px` : ""}`;
   $("viewer-empty").hidden = true;
@@ -128,7 +131,7 @@ async function openSlide(id) {
   url.searchParams.set("slide", id);
   history.replaceState(null, "", url);
   markCurrentSlide();
-  app.editor.cancelDraft();
+  setMode("select");
   app.editor.load([]);
   app.transform = new SlideTransform(app.viewer, contentRegion());
   app.overlay.transform = app.transform;
