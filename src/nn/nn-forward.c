@@ -16,6 +16,7 @@
 
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NN_MAX_PLANS 8
@@ -197,8 +198,9 @@ static void slots_layout(Plan *plan)
   plan->arena_size = at + MAX(plan->scratch_size, 64);
 }
 
-/* The largest free arena, grown to size when smaller. */
-static Arena *arena_take(gsize size)
+/* The largest free arena, grown to size when smaller; NULL when the
+ * memory cannot be had (a huge input must not abort the process). */
+static Arena *arena_take(gsize size, GError **error)
 {
   Arena *arena = NULL;
 
@@ -216,8 +218,17 @@ static Arena *arena_take(gsize size)
   if (arena == NULL)
     arena = g_new0(Arena, 1);
   if (arena->size < size) {
-    g_aligned_free(arena->ptr);
-    arena->ptr = g_aligned_alloc(size, 1, NN_ARENA_ALIGN);
+    free(arena->ptr);
+    arena->ptr = NULL;
+    arena->size = 0;
+    if (posix_memalign(&arena->ptr, NN_ARENA_ALIGN, size) != 0) {
+      arena->ptr = NULL;
+      g_free(arena);
+      g_set_error(error, AAPI_ERROR, AAPI_ERROR_TOO_LARGE,
+                  "not enough memory for the network's activations "
+                  "(%" G_GSIZE_FORMAT " MiB)", size >> 20);
+      return NULL;
+    }
     arena->size = size;
   }
   return arena;
@@ -1002,8 +1013,10 @@ static bool plan_steps(NnRunner *runner, Plan *plan, GError **error)
 static bool plan_run(NnRunner *runner, Plan *plan, const float *input,
                      float *logits, GError **error)
 {
-  Arena *arena = arena_take(plan->arena_size);
+  Arena *arena = arena_take(plan->arena_size, error);
 
+  if (arena == NULL)
+    return false;
   /* The output memory is bound to a slot too: set it after the arena. */
   bool ok = arena_bind(plan, arena, error) &&
             dnnl_ok(dnnl_memory_set_data_handle(plan->input,
