@@ -4,6 +4,7 @@
  * by make_train_case.py with Debian's python3-torch.
  */
 #include "nn/nn-train-private.h"
+#include "common/aapi-error.h"
 #include "testutil.h"
 
 #include <jansson.h>
@@ -258,6 +259,56 @@ static void test_cli(void)
   }
 }
 
+/* Shapes change between steps (the graph is rebuilt); bad input is an
+ * error that leaves the model as it was. */
+static void test_shapes_and_errors(void)
+{
+  NnHparams hp = { 3, 2, 3, 3, true, true, NN_UP_UPCONV };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(NnModel) model = nn_model_new(&hp, &error);
+  g_autoptr(NnTrainer) trainer = NULL;
+  g_autofree float *input = g_new0(float, 2 * 3 * 48 * 40);
+  g_autofree int64_t *target = g_new0(int64_t, 2 * 48 * 40);
+  NnTensor *w = nn_model_get_tensor(model, "last.weight");
+  g_autofree float *before = NULL;
+  float loss = 0;
+
+  nn_model_init_random(model, 3);
+  trainer = nn_trainer_new(model, &NN_ADAM_DEFAULTS, &error);
+  g_assert_no_error(error);
+  for (int i = 0; i < 2 * 3 * 48 * 40; i++)
+    input[i] = (float) ((i * 7919) % 13) / 13.0f - 0.5f;
+  g_assert_true(nn_trainer_step(trainer, input, target, 1, 32, 32, &loss,
+                                &error));
+  g_assert_true(nn_trainer_step(trainer, input, target, 2, 48, 40, &loss,
+                                &error));
+  g_assert_no_error(error);
+  g_assert_true(isfinite(loss));
+
+  before = g_memdup2(w->data, 4 * w->n_elements);
+  target[7] = 2;
+  g_assert_false(nn_trainer_step(trainer, input, target, 2, 48, 40, &loss,
+                                 &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  g_clear_error(&error);
+  target[7] = 1;
+  /* 34 pools to 17, which cannot be pooled again. */
+  g_assert_false(nn_trainer_step(trainer, input, target, 1, 34, 34, &loss,
+                                 &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  g_clear_error(&error);
+  g_assert_false(nn_trainer_step(trainer, input, target, 0, 32, 32, &loss,
+                                 &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  g_clear_error(&error);
+  g_assert_cmpmem(before, 4 * w->n_elements, w->data, 4 * w->n_elements);
+
+  /* And it still trains after the errors. */
+  g_assert_true(nn_trainer_step(trainer, input, target, 2, 48, 40, &loss,
+                                &error));
+  g_assert_no_error(error);
+}
+
 static void hparams_from(json_t *manifest, NnHparams *hp)
 {
   json_t *h = json_object_get(manifest, "hyper_parameters");
@@ -362,6 +413,7 @@ int main(int argc, char **argv)
     g_test_add_data_func(path, fixtures[i], test_fixture);
   }
   g_test_add_func("/nn-train/cli", test_cli);
+  g_test_add_func("/nn-train/shapes-and-errors", test_shapes_and_errors);
   for (size_t i = 0; i < G_N_ELEMENTS(generated); i++) {
     g_autofree char *path = g_strdup_printf("/nn-train/torch/%s",
                                             generated[i]);
