@@ -48,7 +48,7 @@ typedef struct {
 
 static void envelope_add(Envelope *env, const GArray *points)
 {
-  for (guint i = 0; i < points->len; i++) {
+  for (guint i = 0; points && i < points->len; i++) {
     const AnnotPoint *p = &g_array_index(points, AnnotPoint, i);
     env->min_x = MIN(env->min_x, p->x);
     env->min_y = MIN(env->min_y, p->y);
@@ -263,7 +263,7 @@ static bool intersects_box(MergeContext *ctx, const Annotation *annotation)
     return true;
   for (guint i = 0; annotation->parts && i < annotation->parts->len; i++) {
     const Annotation *part = annotation->parts->pdata[i];
-    if (part->coords->len > 0 &&
+    if (part->coords && part->coords->len > 0 &&
         shape_test(ctx, annotation, part) == TEST_YES)
       return true;
   }

@@ -63,7 +63,7 @@ static void append_points(GString *out, const GArray *points,
   char line[64 + 3 * ANNOT_NUMBER_MAX + 64];
 
   g_return_if_fail(indent_length + element_length < 64);
-  for (guint i = 0; i < points->len; i++) {
+  for (guint i = 0; points && i < points->len; i++) {
     const AnnotPoint *p = &g_array_index(points, AnnotPoint, i);
     char *end = put(line, indent, indent_length);
     end = PUT(end, "<");

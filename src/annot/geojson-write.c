@@ -26,12 +26,12 @@ static void append_position(GString *out, const AnnotPoint *point)
 static void append_positions(GString *out, const GArray *points, bool ring)
 {
   g_string_append_c(out, '[');
-  for (guint i = 0; i < points->len; i++) {
+  for (guint i = 0; points && i < points->len; i++) {
     if (i > 0)
       g_string_append_c(out, ',');
     append_position(out, &g_array_index(points, AnnotPoint, i));
   }
-  if (ring && points->len > 0) {
+  if (ring && points && points->len > 0) {
     g_string_append_c(out, ',');
     append_position(out, &g_array_index(points, AnnotPoint, 0));
   }
@@ -68,7 +68,7 @@ static void append_geometry(GString *out, const Annotation *annotation)
   switch (annotation->type) {
   case ANNOT_DOT:
   case ANNOT_POINTSET:
-    if (annotation->type == ANNOT_DOT && coords->len == 1) {
+    if (annotation->type == ANNOT_DOT && coords && coords->len == 1) {
       g_string_append(out, "\"Point\",\"coordinates\":");
       append_position(out, &g_array_index(coords, AnnotPoint, 0));
     } else {

@@ -183,6 +183,26 @@ static void test_bad_box(void)
   g_assert_no_error(error);
 }
 
+/* An annotation built by hand without coordinates is never in the box
+ * and writes without trouble. */
+static void test_no_coordinates(void)
+{
+  g_autoptr(AnnotSet) set = annot_set_new();
+  Annotation *bare = g_new0(Annotation, 1);
+  bare->name = g_strdup("hand-made");
+  g_ptr_array_add(set->annotations, bare);
+
+  AnnotBox whole = ANNOT_BOX_WHOLE;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AnnotSet) merged = annot_merge_region(set, set, &whole, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(merged->annotations->len, ==, 1);
+  g_autoptr(GString) xml = annot_write_asap(merged);
+  g_autoptr(GString) json = annot_write_geojson(merged);
+  g_assert_nonnull(strstr(xml->str, "hand-made"));
+  g_assert_nonnull(strstr(json->str, "hand-made"));
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -197,5 +217,6 @@ int main(int argc, char **argv)
   g_test_add_func("/merge/ffpe-whole-box", test_ffpe_whole_box);
   g_test_add_func("/merge/parallel", test_parallel);
   g_test_add_func("/merge/bad-box", test_bad_box);
+  g_test_add_func("/merge/no-coordinates", test_no_coordinates);
   return g_test_run();
 }
