@@ -192,12 +192,18 @@ async function openBrowser(chromium, tmp) {
   return { context, page };
 }
 
+function nextFrames(page) {
+  return page.evaluate(() => new Promise((r) =>
+    requestAnimationFrame(() => requestAnimationFrame(r))));
+}
+
 async function waitForTiles(page) {
+  // A frame first, so that a view just moved has asked for its tiles.
+  await nextFrames(page);
   await page.waitForFunction(() => window.aapiViewer &&
     window.aapiViewer.fullyLoaded(), null, { timeout: 60000 });
-  // One more frame so that the overlay has drawn the final position.
-  await page.evaluate(() => new Promise((r) =>
-    requestAnimationFrame(() => requestAnimationFrame(r))));
+  // Then one more, so that the overlay has drawn the final position.
+  await nextFrames(page);
 }
 
 // Pixels of a page screenshot at page coordinates, read back by decoding
