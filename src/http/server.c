@@ -491,14 +491,22 @@ HttpServer *http_server_start(const HttpContext *context, GError **error)
                        MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
   unsigned int threads = config->threads > 1 ? config->threads : 1;
 
+  /* One thread is MHD's polling thread alone: it warns about a pool of
+   * one, so the pool option is only given for more. */
+  struct MHD_OptionItem pool[] = {
+    { threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+      threads, NULL },
+    { MHD_OPTION_END, 0, NULL },
+  };
+
   server->context = context;
   server->daemon = MHD_start_daemon(flags, (uint16_t) config->port, NULL,
       NULL, access_handler, server,
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-      MHD_OPTION_THREAD_POOL_SIZE, threads,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 300,
       MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+      MHD_OPTION_ARRAY, pool,
       MHD_OPTION_END);
   if (server->daemon == NULL) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO,
@@ -512,9 +520,10 @@ HttpServer *http_server_start(const HttpContext *context, GError **error)
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon,
       MHD_DAEMON_INFO_BIND_PORT);
   server->port = info ? info->port : config->port;
-  g_message("listening on http://%s:%u/ with %u threads",
+  g_message("listening on http://%s%s%s:%u/ with %u threads",
+            ipv6 ? "[" : "",
             config->bind_address ? config->bind_address : "127.0.0.1",
-            server->port, threads);
+            ipv6 ? "]" : "", server->port, threads);
   return server;
 }
 
