@@ -6,6 +6,7 @@
  * Usage: bench-train [STEPS [BATCH [SIZE]]]   (default 5 8 256)
  */
 #include "common/config.h"
+#include "common/log.h"
 #include "nn/nn.h"
 
 #include <stdio.h>
@@ -46,6 +47,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "bench-train: %s\n", error->message);
     return 1;
   }
+  aapi_log_init();
   nn_model_init_random(model, 7);
   for (gsize i = 0; i < pixels * 3; i++)
     input[i] = (float) g_rand_double_range(rand, -1, 1);

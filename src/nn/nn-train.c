@@ -547,6 +547,7 @@ static bool forward_backward(NnTrainer *t, const float *input,
                              GError **error)
 {
   NnAct *lg = t->logits;
+  gint64 start = g_get_monotonic_time(), forward, backward;
 
   if (!nn_train_check(dnnl_memory_set_data_handle(t->input->mem,
                                                   (void *) input),
@@ -557,15 +558,21 @@ static bool forward_backward(NnTrainer *t, const float *input,
                             t->stream, error))
     return false;
   dnnl_stream_wait(t->stream);
+  forward = g_get_monotonic_time();
   *loss = cross_entropy(handle_of(t->logits_plain), target,
                         handle_of(t->dlogits_plain), lg->n, lg->c,
                         (int64_t) lg->h * lg->w);
+  backward = g_get_monotonic_time();
   if (!nn_train_reorder_run(t->dlogits_to_act, t->dlogits_plain, lg->diff,
                             t->stream, error) ||
       !run_layers(t, true, error) ||
       !each_layer(t, nn_layer_finish, error))
     return false;
   dnnl_stream_wait(t->stream);
+  aapi_debug(AAPI_DEBUG_PERF, "nn-train: forward %.1f ms, loss %.1f ms, "
+             "backward %.1f ms", (forward - start) / 1e3,
+             (backward - forward) / 1e3,
+             (g_get_monotonic_time() - backward) / 1e3);
   return true;
 }
 
@@ -602,8 +609,11 @@ bool nn_trainer_step(NnTrainer *t, const float *input,
   }
 
   t->step++;
+  gint64 start = g_get_monotonic_time();
   for (guint i = 0; i < t->params->len; i++)
     nn_adam_update(g_ptr_array_index(t->params, i), &t->adam, t->step);
+  aapi_debug(AAPI_DEBUG_PERF, "nn-train: Adam %.1f ms",
+             (g_get_monotonic_time() - start) / 1e3);
   if (loss_out != NULL)
     *loss_out = loss;
   return true;
