@@ -9,6 +9,11 @@ AnnotFormat annot_format_sniff(const char *data, gsize length)
 {
   gsize i = 0;
 
+  /* UTF-16 is XML (libxml2 decodes it); JSON is UTF-8 only. */
+  if (length >= 2 && (memcmp(data, "\xff\xfe", 2) == 0 ||
+                      memcmp(data, "\xfe\xff", 2) == 0))
+    return ANNOT_FORMAT_ASAP;
+
   /* A UTF-8 byte order mark and white space come before either. */
   if (length >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
     i = 3;

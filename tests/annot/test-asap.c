@@ -304,6 +304,28 @@ static void test_mutations(void)
   }
 }
 
+/* A UTF-16 document (as some Windows tools save) reads like UTF-8. */
+static void test_utf16(void)
+{
+  g_autoptr(GError) error = NULL;
+  glong length = 0;
+  g_autofree gunichar2 *utf16 = g_utf8_to_utf16(ordered_doc, -1, NULL,
+                                                &length, &error);
+  g_assert_no_error(error);
+
+  /* A little-endian byte order mark, then the text. */
+  g_autofree char *data = g_malloc(2 + 2 * length);
+  data[0] = (char) 0xff;
+  data[1] = (char) 0xfe;
+  for (glong i = 0; i < length; i++) {
+    data[2 + 2 * i] = (char) (utf16[i] & 0xff);
+    data[3 + 2 * i] = (char) (utf16[i] >> 8);
+  }
+  g_autoptr(AnnotSet) set = annot_read_any(data, 2 + 2 * length, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(set->annotations->len, ==, 1);
+}
+
 static void write_file(const char *path, const char *text)
 {
   g_autoptr(GError) error = NULL;
@@ -364,6 +386,7 @@ int main(int argc, char **argv)
   g_test_add_func("/asap/deep-nesting", test_deep_nesting);
   g_test_add_func("/asap/huge-attribute", test_huge_attribute);
   g_test_add_func("/asap/empty-body", test_empty_body);
+  g_test_add_func("/asap/utf16", test_utf16);
   g_test_add_func("/asap/order-and-attributes", test_order_and_attributes);
   g_test_add_func("/asap/exact-numbers-holes-parts",
                   test_exact_numbers_holes_parts);
