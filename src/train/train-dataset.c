@@ -19,7 +19,7 @@
 #include <string.h>
 
 #define SQUARE_SIZE 3000
-#define CACHE_MAGIC "AAPIPATCH1\n"
+#define CACHE_MAGIC "AAPIPATCH2\n"
 #define HOLD_OUT_EVERY 5
 
 void train_dataset_free(TrainDataset *dataset)

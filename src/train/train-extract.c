@@ -1,13 +1,18 @@
 /*
  * train-extract.c: the extractor of one class over one square: read,
  * resize, rasterise the class's polygons, mirror-pad, cut patches.
+ *
+ * Reading and resizing are the prediction pipeline's own steps (src/infer
+ * private image functions), so training patches and prediction input are
+ * made the same way.
  */
 #include "train-private.h"
 
 #include "common/aapi-error.h"
+#include "infer/infer-private.h"
 
 #include <math.h>
-#include <vips/vips.h>
+#include <string.h>
 
 /* Mean red above this is glass, not tissue (the old service's rule). */
 #define TISSUE_MAX_MEAN_RED 220.0
@@ -51,46 +56,25 @@ void train_patches_append(TrainPatches *dst, const TrainPatches *src)
   dst->n += src->n;
 }
 
-static void vips_error_to_gerror(GError **error, const char *what)
+/* Mirror-pads a w x h image of bands bytes a pixel by pad on every side,
+ * reflecting without repeating the edge, as the prediction pipeline pads
+ * its input (infer_reflect_index). */
+static guint8 *mirror_pad(const guint8 *src, int w, int h, int bands,
+                          int pad)
 {
-  g_set_error(error, AAPI_ERROR, AAPI_ERROR_SLIDE, "%s: %s", what,
-              vips_error_buffer());
-  vips_error_clear();
-}
+  int pw = w + 2 * pad, ph = h + 2 * pad;
+  guint8 *dst = g_malloc((gsize) pw * ph * bands);
+  g_autofree gint64 *cols = g_new(gint64, pw);
 
-/* Resizes an RGB buffer by scale with a bicubic kernel, then mirror-pads
- * it by pad on every side; returns the new buffer and its size. */
-static guint8 *resize_and_pad(const guint8 *rgb, int w, int h, int bands,
-                              double scale, int pad, int *out_w, int *out_h,
-                              GError **error)
-{
-  VipsImage *in = vips_image_new_from_memory(rgb, (size_t) w * h * bands,
-                                             w, h, bands, VIPS_FORMAT_UCHAR);
-  VipsImage *resized = NULL, *padded = NULL;
-  guint8 *result = NULL;
-
-  if (in == NULL) {
-    vips_error_to_gerror(error, "wrapping a region");
-    return NULL;
+  for (int x = 0; x < pw; x++)
+    cols[x] = infer_reflect_index(x - pad, w) * bands;
+  for (int y = 0; y < ph; y++) {
+    const guint8 *row = src + infer_reflect_index(y - pad, h) * w * bands;
+    guint8 *out = dst + (gsize) y * pw * bands;
+    for (int x = 0; x < pw; x++)
+      memcpy(out + (gsize) x * bands, row + cols[x], bands);
   }
-  VipsKernel kernel = bands == 1 ? VIPS_KERNEL_NEAREST : VIPS_KERNEL_CUBIC;
-  if (vips_resize(in, &resized, scale, "kernel", kernel, NULL) != 0 ||
-      vips_embed(resized, &padded, pad, pad, resized->Xsize + 2 * pad,
-                 resized->Ysize + 2 * pad, "extend", VIPS_EXTEND_MIRROR,
-                 NULL) != 0) {
-    vips_error_to_gerror(error, "resizing a region");
-  } else {
-    size_t size = 0;
-    result = vips_image_write_to_memory(padded, &size);
-    *out_w = padded->Xsize;
-    *out_h = padded->Ysize;
-    if (result == NULL)
-      vips_error_to_gerror(error, "resizing a region");
-  }
-  g_clear_object(&padded);
-  g_clear_object(&resized);
-  g_object_unref(in);
-  return result;
+  return dst;
 }
 
 static double mean_red(const guint8 *img, int stride_w, int x0, int y0,
@@ -165,36 +149,28 @@ bool train_extract_square(Slide *slide, const AapiClassInfo *info,
                 "out of memory for a %" G_GINT64_FORMAT " px square", size);
     return false;
   }
+  /* Level 0 and OpenCV's cubic, as prediction reads and resizes its
+   * region, so that the network trains on the pixels it will see. */
   if (!slide_read_region_rgb(slide, square->x, square->y, 0, size, size,
                              rgb, error))
     return false;
+  int side = infer_scaled_size(size, info->resize);
+  g_autofree guint8 *small = g_malloc((gsize) side * side * 3);
+  infer_resize_cubic_rgb(rgb, (int) size, (int) size, small, side, side);
+  g_clear_pointer(&rgb, g_free);
 
-  /* The mask is drawn at full resolution, like the image, and resized
-   * with it so that both line up pixel for pixel. */
-  g_autofree guint8 *mask = g_malloc0((gsize) size * size);
+  /* The mask is drawn at the resized scale, sampling pixel centres, the
+   * points the cubic resize samples too. */
+  g_autofree guint8 *mask = g_malloc0((gsize) side * side);
   for (guint i = 0; i < annotations->len; i++)
     train_raster_annotation(annotations->pdata[i], square->x, square->y,
-                            1.0, mask, (int) size, (int) size);
+                            (double) side / (double) size, mask, side,
+                            side);
 
-  int w = 0, h = 0, mw = 0, mh = 0;
-  g_autofree guint8 *img = resize_and_pad(rgb, (int) size, (int) size, 3,
-                                          info->resize,
-                                          info->mirror_pad_size, &w, &h,
-                                          error);
-  if (img == NULL)
-    return false;
-  g_autofree guint8 *small = resize_and_pad(mask, (int) size, (int) size,
-                                            1, info->resize,
-                                            info->mirror_pad_size, &mw,
-                                            &mh, error);
-  if (small == NULL)
-    return false;
-  if (mw != w || mh != h) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INTERNAL,
-                "image and mask sizes differ after resizing");
-    return false;
-  }
-
-  cut_patches(img, small, w, h, info, rng, out);
+  int pad = info->mirror_pad_size;
+  g_autofree guint8 *img = mirror_pad(small, side, side, 3, pad);
+  g_autofree guint8 *padded_mask = mirror_pad(mask, side, side, 1, pad);
+  cut_patches(img, padded_mask, side + 2 * pad, side + 2 * pad, info, rng,
+              out);
   return true;
 }

@@ -2,9 +2,10 @@
  * train-run.c: one class's training run, from data to the decision.
  *
  * The candidate is always a copy of the served model, so a rejected run
- * never changes what predictions use; a promoted one is written atomically
- * under the model folder (named by its ISO timestamp, so it becomes the
- * newest) and installed into the running engine.
+ * never changes what predictions use; a promoted one is written under a
+ * hidden name, recorded in the store, then renamed into the model folder
+ * (named by its ISO timestamp, so it becomes the newest) and installed
+ * into the running engine.
  */
 #include "train-private.h"
 
@@ -14,32 +15,12 @@
 #include <math.h>
 #include <glib/gstdio.h>
 
-#define CKPT_EXT ".ckpt"
-
-static bool is_model_file(const char *name)
-{
-  return g_str_has_suffix(name, NN_MODEL_EXT) ||
-         g_str_has_suffix(name, CKPT_EXT);
-}
-
 char *train_newest_model_path(const AapiClassInfo *info)
 {
   g_autofree char *dir = g_build_filename(info->model_root, info->name,
                                           NULL);
-  g_autoptr(GDir) folder = g_dir_open(dir, 0, NULL);
-  g_autofree char *newest = NULL;
-  const char *name;
+  g_autofree char *newest = infer_newest_model_name(dir);
 
-  if (folder == NULL)
-    return NULL;
-  while ((name = g_dir_read_name(folder))) {
-    if (name[0] == '.' || !is_model_file(name))
-      continue;
-    if (newest == NULL || strcmp(name, newest) > 0) {
-      g_free(newest);
-      newest = g_strdup(name);
-    }
-  }
   return newest ? g_build_filename(dir, newest, NULL) : NULL;
 }
 
@@ -198,25 +179,43 @@ static char *model_file_name(void)
                          g_date_time_get_microsecond(now), NN_MODEL_EXT);
 }
 
-/* Promoted models go to the class folder; rejected ones to its rejected/
- * subfolder, which the engine never reads. */
+/* Promoted models go to the class folder, first under a hidden name that
+ * no reader picks up (*staged; the caller renames it into place once the
+ * store has it); rejected ones go straight to the rejected/ subfolder,
+ * which the engine never reads.  Returns the final path. */
 static char *save_candidate(const AapiClassInfo *info, NnModel *model,
-                            bool promoted, GError **error)
+                            bool promoted, char **staged, GError **error)
 {
   g_autofree char *dir = promoted
       ? g_build_filename(info->model_root, info->name, NULL)
       : g_build_filename(info->model_root, info->name, "rejected", NULL);
   g_autofree char *name = model_file_name();
   g_autofree char *path = g_build_filename(dir, name, NULL);
+  g_autofree char *hidden = g_strdup_printf(".%s.tmp", name);
+  g_autofree char *write_to = promoted
+      ? g_build_filename(dir, hidden, NULL) : g_strdup(path);
 
   if (g_mkdir_with_parents(dir, 0755) != 0) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO, "%s: %s", dir,
                 g_strerror(errno));
     return NULL;
   }
-  if (!nn_model_save(model, path, error))
+  if (!nn_model_save(model, write_to, error))
     return NULL;
+  if (promoted)
+    *staged = g_steal_pointer(&write_to);
   return g_steal_pointer(&path);
+}
+
+/* Puts a recorded, staged model in place: from now on it is served. */
+static bool unstage(const char *staged, const char *path, GError **error)
+{
+  if (g_rename(staged, path) != 0) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO, "renaming %s: %s",
+                staged, g_strerror(errno));
+    return false;
+  }
+  return true;
 }
 
 static bool record(TrainContext *context, const AapiClassInfo *info,
@@ -309,11 +308,18 @@ StoreTrainRun *train_run_class(TrainContext *context,
   g_autoptr(GString) detail = g_string_new(NULL);
   bool promoted = should_promote(context->config, run->f1_before,
                                  run->f1_after, detail);
-  run->model_path = save_candidate(info, candidate, promoted, error);
+  g_autofree char *staged = NULL;
+  run->model_path = save_candidate(info, candidate, promoted, &staged,
+                                   error);
   if (run->model_path == NULL)
     return NULL;
   run_finish(run, promoted ? "promoted" : "rejected", detail->str);
-  if (!record(context, info, run, promoted, error))
+  if (!record(context, info, run, promoted, error)) {
+    if (staged)
+      g_unlink(staged);
+    return NULL;
+  }
+  if (staged && !unstage(staged, run->model_path, error))
     return NULL;
 
   if (promoted && context->engine) {
