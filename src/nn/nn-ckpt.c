@@ -292,13 +292,13 @@ static NnModel *model_from_root(Ckpt *ckpt, const PkObj *root,
   const PkObj *hp = pk_dict_get(root, "hyper_parameters");
   NnHparams hparams;
 
-  if (root->kind != PK_DICT || sd == NULL || sd->kind != PK_DICT) {
+  if (!pk_is_mapping(root) || !pk_is_mapping(sd)) {
     invalid(error, ckpt->path, "no state_dict");
     return NULL;
   }
   if (hp == NULL)
     hp = pk_dict_get(root, "hparams");
-  if (hp == NULL || hp->kind != PK_DICT) {
+  if (!pk_is_mapping(hp)) {
     invalid(error, ckpt->path, "no hyper_parameters");
     return NULL;
   }

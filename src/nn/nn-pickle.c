@@ -339,8 +339,15 @@ static bool add_items(PkReader *r, PkObj *target, GPtrArray *items,
 {
   if (pairs && items->len % 2 != 0)
     return fail(error, r, "odd number of dict items");
-  if (target->kind == PK_DICT && pairs)
+  if (target->kind == PK_DICT && pairs) {
     g_ptr_array_extend(target->items, items, NULL, NULL);
+  } else if (target->kind == PK_OPAQUE && pairs) {
+    /* An instance of a dict subclass (an AttributeDict of hyper-
+     * parameters, say) gets its items this way: keep them as data. */
+    if (target->items == NULL)
+      target->items = g_ptr_array_new();
+    g_ptr_array_extend(target->items, items, NULL, NULL);
+  }
   else if (target->kind == PK_LIST && !pairs)
     g_ptr_array_extend(target->items, items, NULL, NULL);
   return true;
@@ -696,9 +703,15 @@ PkReader *pk_reader_load(const guint8 *data, gsize len, PkObj **root,
   return g_steal_pointer(&r);
 }
 
+bool pk_is_mapping(const PkObj *obj)
+{
+  return obj != NULL && (obj->kind == PK_DICT ||
+                         (obj->kind == PK_OPAQUE && obj->items != NULL));
+}
+
 PkObj *pk_dict_get(const PkObj *dict, const char *key)
 {
-  if (dict == NULL || dict->kind != PK_DICT)
+  if (!pk_is_mapping(dict))
     return NULL;
   /* The last assignment of a key wins, as in Python. */
   for (guint i = dict->items->len; i >= 2; i -= 2) {

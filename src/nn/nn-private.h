@@ -82,5 +82,8 @@ PkReader *pk_reader_load(const guint8 *data, gsize len, PkObj **root,
 void pk_reader_free(PkReader *reader);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PkReader, pk_reader_free)
 
-/* The value of a string key in a dict, or NULL. */
+/* A dict, or an object of a dict subclass that received items. */
+bool pk_is_mapping(const PkObj *obj);
+
+/* The value of a string key in a mapping, or NULL. */
 PkObj *pk_dict_get(const PkObj *dict, const char *key);

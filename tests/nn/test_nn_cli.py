@@ -42,6 +42,10 @@ class Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
+class AttributeDict(dict):
+    """Like Lightning's hparams container: a dict subclass."""
+
+
 class NnCliTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="aapi-nn-cli-")
@@ -145,6 +149,21 @@ class NnCliTest(unittest.TestCase):
         self.assertFalse(os.path.exists(marker))
         self.assertEqual(len(os.listdir(os.path.join(self.models,
                                                      "Artery"))), 1)
+
+    def test_hparams_in_dict_subclass(self):
+        cases = self.torch_or_skip()
+        import torch
+        model = cases.UNet(in_channels=3, n_classes=2, depth=2, wf=3,
+                           padding=True, up_mode="upsample")
+        hp = AttributeDict(in_channels=3, n_classes=2, depth=2, wf=3,
+                           padding=True, batch_norm=False,
+                           up_mode="upsample")
+        ckpt = os.path.join(self.tmp, "attrdict.ckpt")
+        torch.save({"state_dict": model.state_dict(),
+                    "hyper_parameters": hp}, ckpt)
+        result = run_aapi(["import-model", ckpt, "--class", "Tubules",
+                           "--model-dir", self.models])
+        self.assertIn("up_mode upsample", result.stdout)
 
     def test_shape_mismatch_refused(self):
         cases = self.torch_or_skip()
