@@ -147,13 +147,61 @@ static bool parse_args(char **argv, int argc, AnnotBox *box, gint64 *runs)
   return true;
 }
 
+/* The timing arrays of t, for making and freeing them together. */
+#define TIMING_FIELDS(t)                                                   \
+  { &(t)->read_old, &(t)->read_posted, &(t)->merge, &(t)->write,           \
+    &(t)->total, &(t)->cpu, &(t)->read_cached, &(t)->total_cached,         \
+    &(t)->cpu_cached }
+
+static void timings_init(Timings *t)
+{
+  GArray **all[] = TIMING_FIELDS(t);
+
+  for (guint i = 0; i < G_N_ELEMENTS(all); i++)
+    *all[i] = g_array_new(FALSE, FALSE, sizeof(double));
+}
+
+static void timings_clear(Timings *t)
+{
+  GArray **all[] = TIMING_FIELDS(t);
+
+  for (guint i = 0; i < G_N_ELEMENTS(all); i++)
+    g_array_unref(*all[i]);
+}
+
+static void timings_print(Timings *t, gint64 runs, gsize n_out)
+{
+  printf("{\"runs\": %" G_GINT64_FORMAT ", \"annotations_out\": %"
+         G_GSIZE_FORMAT ", ", runs, n_out);
+  print_step("read_old", t->read_old, false);
+  print_step("read_posted", t->read_posted, false);
+  print_step("merge", t->merge, false);
+  print_step("write", t->write, false);
+  print_step("total", t->total, false);
+  print_step("cpu", t->cpu, false);
+  print_step("read_old_cached", t->read_cached, false);
+  print_step("total_cached", t->total_cached, false);
+  print_step("cpu_cached", t->cpu_cached, true);
+  printf("}\n");
+}
+
+static GBytes *read_bytes(const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  char *text = NULL;
+  gsize length;
+
+  if (!g_file_get_contents(path, &text, &length, &error)) {
+    fprintf(stderr, "bench-merge: %s\n", error->message);
+    return NULL;
+  }
+  return g_bytes_new_take(text, length);
+}
+
 int main(int argc, char **argv)
 {
   AnnotBox box;
   gint64 runs = 30;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *old_text = NULL, *posted_text = NULL;
-  gsize old_len, posted_len;
 
   if (argc < 7) {
     fprintf(stderr, "usage: bench-merge OLD POSTED X Y WIDTH HEIGHT "
@@ -162,45 +210,23 @@ int main(int argc, char **argv)
   }
   if (!parse_args(argv, argc, &box, &runs))
     return 2;
-  if (!g_file_get_contents(argv[1], &old_text, &old_len, &error) ||
-      !g_file_get_contents(argv[2], &posted_text, &posted_len, &error)) {
-    fprintf(stderr, "bench-merge: %s\n", error->message);
+  g_autoptr(GBytes) old_bytes = read_bytes(argv[1]);
+  g_autoptr(GBytes) posted_bytes = read_bytes(argv[2]);
+  if (old_bytes == NULL || posted_bytes == NULL)
     return 1;
-  }
-  g_autoptr(GBytes) old_bytes = g_bytes_new_take(
-      g_steal_pointer(&old_text), old_len);
-  g_autoptr(GBytes) posted_bytes = g_bytes_new_take(
-      g_steal_pointer(&posted_text), posted_len);
 
+  /* The first cached read parses and fills the cache: not counted. */
   Timings t = { 0 };
-  GArray **all[] = { &t.read_old, &t.read_posted, &t.merge, &t.write,
-                     &t.total, &t.cpu, &t.read_cached, &t.total_cached,
-                     &t.cpu_cached };
-  for (guint i = 0; i < G_N_ELEMENTS(all); i++)
-    *all[i] = g_array_new(FALSE, FALSE, sizeof(double));
-
+  timings_init(&t);
   gsize n_out = 0;
-  if (!read_cached(argv[1], &t))
-    return 1;
+  bool ok = read_cached(argv[1], &t);
   g_array_set_size(t.read_cached, 0);
-  for (gint64 i = 0; i < runs; i++)
-    if (!read_cached(argv[1], &t) ||
-        !run_once(old_bytes, posted_bytes, &box, &t, &n_out))
-      return 1;
+  for (gint64 i = 0; ok && i < runs; i++)
+    ok = read_cached(argv[1], &t) &&
+         run_once(old_bytes, posted_bytes, &box, &t, &n_out);
 
-  printf("{\"runs\": %" G_GINT64_FORMAT ", \"annotations_out\": %"
-         G_GSIZE_FORMAT ", ", runs, n_out);
-  print_step("read_old", t.read_old, false);
-  print_step("read_posted", t.read_posted, false);
-  print_step("merge", t.merge, false);
-  print_step("write", t.write, false);
-  print_step("total", t.total, false);
-  print_step("cpu", t.cpu, false);
-  print_step("read_old_cached", t.read_cached, false);
-  print_step("total_cached", t.total_cached, false);
-  print_step("cpu_cached", t.cpu_cached, true);
-  printf("}\n");
-  for (guint i = 0; i < G_N_ELEMENTS(all); i++)
-    g_array_unref(*all[i]);
-  return 0;
+  if (ok)
+    timings_print(&t, runs, n_out);
+  timings_clear(&t);
+  return ok ? 0 : 1;
 }
