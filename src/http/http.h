@@ -1,5 +1,12 @@
 /*
  * http.h: the HTTP server (libmicrohttpd, thread pool).
+ *
+ * The server listens on config->bind_address:port with config->threads
+ * threads, each polling its own connections (epoll) and running the
+ * handlers of its requests.  Bodies are bounded by max_body_bytes, bearer
+ * tokens guard writes when configured, and every request logs one line
+ * (method, path, status, bytes, ms, request id).  The context and what it
+ * points to must outlive the server; handlers only read it.
  */
 #pragma once
 
