@@ -303,9 +303,13 @@ static void end_points(AsapReader *asap)
 
   if (asap->all_ordered && !is_sorted(points))
     g_array_sort(points, compare_order);
+
+  GArray *dest = asap->points_dest;
+  guint first = dest->len;
+  g_array_set_size(dest, first + points->len);
   for (guint i = 0; i < points->len; i++)
-    g_array_append_val(asap->points_dest,
-                       g_array_index(points, OrderedPoint, i).point);
+    g_array_index(dest, AnnotPoint, first + i) =
+        g_array_index(points, OrderedPoint, i).point;
 }
 
 /* A new hole ring of the current shape, to be filled by <Point>s. */
