@@ -17,6 +17,10 @@ typedef struct {
   int n, c, h, w;
   dnnl_memory_t mem;
   dnnl_memory_t diff;    /* NULL for the network input */
+  bool has_diff;
+  /* Backward steps (0 = the last layer's) from the first write of the
+   * gradient to its last read: buffers of disjoint spans are shared. */
+  int diff_from, diff_to;
 } NnAct;
 
 typedef enum {

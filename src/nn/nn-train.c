@@ -35,6 +35,7 @@ struct NnTrainer {
   int n, h, w;
   GPtrArray *acts;            /* NnAct* */
   GPtrArray *layers;          /* NnLayer* in forward order */
+  GPtrArray *diff_buffers;    /* DiffBuffer*, shared by the gradients */
   NnAct *input, *logits;
   dnnl_memory_t logits_plain, dlogits_plain;
   dnnl_primitive_t logits_to_plain, dlogits_to_act;
@@ -145,6 +146,7 @@ static void graph_clear(NnTrainer *t)
 {
   g_clear_pointer(&t->layers, g_ptr_array_unref);
   g_clear_pointer(&t->acts, g_ptr_array_unref);
+  g_clear_pointer(&t->diff_buffers, g_ptr_array_unref);
   if (t->logits_to_plain != NULL)
     dnnl_primitive_destroy(t->logits_to_plain);
   if (t->dlogits_to_act != NULL)
@@ -183,6 +185,9 @@ static NnAct *act_new(NnTrainer *t, int c, int h, int w,
   dnnl_dims_t dims = { t->n, c, h, w };
 
   act->tag = tag;
+  act->has_diff = with_diff;
+  act->diff_from = G_MAXINT;
+  act->diff_to = -2;
   act->n = t->n;
   act->c = c;
   act->h = h;
@@ -190,8 +195,6 @@ static NnAct *act_new(NnTrainer *t, int c, int h, int w,
   g_ptr_array_add(t->acts, act);
   dnnl_memory_desc_init_by_tag(&act->md, 4, dims, dnnl_f32, tag);
   if (!nn_train_alloc(&act->mem, &act->md, t->engine, error))
-    return NULL;
-  if (with_diff && !nn_train_alloc(&act->diff, &act->md, t->engine, error))
     return NULL;
   return act;
 }
@@ -202,7 +205,7 @@ static NnLayer *layer_add(NnTrainer *t, NnLayerKind kind, NnAct *src)
 
   layer->kind = kind;
   layer->src = src;
-  layer->need_diff_src = src->diff != NULL;
+  layer->need_diff_src = src->has_diff;
   g_ptr_array_add(t->layers, layer);
   return layer;
 }
@@ -268,8 +271,6 @@ static NnAct *graph_conv(NnTrainer *t, NnLayerKind kind, const char *prefix,
   if (l->bias == NULL)
     return NULL;
   l->dst = act_new(t, oc, h, w, t->tag, true, error);
-  if (l->dst == NULL || !nn_layer_build(l, t->engine, error))
-    return NULL;
   return l->dst;
 }
 
@@ -291,8 +292,6 @@ static NnAct *graph_bn(NnTrainer *t, const char *prefix, NnAct *src,
   l->batches_tracked = stat_get(t, prefix, "num_batches_tracked",
                                 NN_DTYPE_I64, 1, NULL);
   l->dst = act_new(t, c, src->h, src->w, t->tag, true, error);
-  if (l->dst == NULL || !nn_layer_build(l, t->engine, error))
-    return NULL;
   return l->dst;
 }
 
@@ -323,8 +322,6 @@ static NnAct *graph_simple(NnTrainer *t, NnLayerKind kind, NnAct *src,
 
   l->accumulate = accumulate;
   l->dst = act_new(t, src->c, h, w, t->tag, true, error);
-  if (l->dst == NULL || !nn_layer_build(l, t->engine, error))
-    return NULL;
   return l->dst;
 }
 
@@ -372,8 +369,6 @@ static NnAct *graph_concat(NnTrainer *t, NnAct *up, NnAct *bridge,
   l->src2 = bridge;
   l->dst = act_new(t, up->c + bridge->c, up->h, up->w, t->tag, true,
                    error);
-  if (l->dst == NULL || !nn_layer_build(l, t->engine, error))
-    return NULL;
   return l->dst;
 }
 
@@ -405,6 +400,115 @@ static NnAct *graph_unet(NnTrainer *t, NnAct *x, GError **error)
   return x ? graph_conv(t, NN_LAYER_CONV, "last", x, hp->n_classes, 1,
                         false, error)
            : NULL;
+}
+
+/* --- Gradient buffers ---------------------------------------------------- */
+
+typedef struct {
+  void *data;
+  gsize size;
+  int busy_to;    /* last backward step of its current gradient */
+} DiffBuffer;
+
+static void diff_buffer_free(gpointer data)
+{
+  DiffBuffer *buffer = data;
+
+  g_aligned_free(buffer->data);
+  g_free(buffer);
+}
+
+static void span_add(NnAct *act, int step)
+{
+  if (act == NULL || !act->has_diff)
+    return;
+  act->diff_from = MIN(act->diff_from, step);
+  act->diff_to = MAX(act->diff_to, step);
+}
+
+/* When each gradient lives: from its consumers' backward (they write it)
+ * to its producer's (it reads it); the logits' is written before. */
+static void diff_spans(NnTrainer *t)
+{
+  guint n = t->layers->len;
+
+  for (guint i = 0; i < n; i++) {
+    NnLayer *l = g_ptr_array_index(t->layers, i);
+    int step = (int) (n - 1 - i);
+
+    span_add(l->src, step);
+    span_add(l->src2, step);
+    span_add(l->dst, step);
+  }
+  span_add(t->logits, -1);
+}
+
+static int by_span_start(gconstpointer a, gconstpointer b)
+{
+  const NnAct *x = *(NnAct *const *) a, *y = *(NnAct *const *) b;
+
+  return (x->diff_from > y->diff_from) - (x->diff_from < y->diff_from);
+}
+
+/* The smallest free buffer that fits, or a new one. */
+static DiffBuffer *diff_buffer_for(NnTrainer *t, const NnAct *act,
+                                   gsize size)
+{
+  DiffBuffer *best = NULL;
+
+  for (guint i = 0; i < t->diff_buffers->len; i++) {
+    DiffBuffer *b = g_ptr_array_index(t->diff_buffers, i);
+
+    if (b->busy_to < act->diff_from && b->size >= size &&
+        (best == NULL || b->size < best->size))
+      best = b;
+  }
+  if (best == NULL) {
+    best = g_new0(DiffBuffer, 1);
+    best->size = size;
+    best->data = g_aligned_alloc(size, 1, 64);
+    g_ptr_array_add(t->diff_buffers, best);
+  }
+  best->busy_to = act->diff_to;
+  return best;
+}
+
+/* Gradients whose lifetimes do not overlap share memory: backward needs
+ * about half the buffers it would with one per activation. */
+static bool diff_assign(NnTrainer *t, GError **error)
+{
+  g_autoptr(GPtrArray) order = g_ptr_array_new();
+
+  diff_spans(t);
+  t->diff_buffers = g_ptr_array_new_with_free_func(diff_buffer_free);
+  for (guint i = 0; i < t->acts->len; i++) {
+    NnAct *act = g_ptr_array_index(t->acts, i);
+
+    if (act->has_diff && act->diff_to >= -1)
+      g_ptr_array_add(order, act);
+  }
+  g_ptr_array_sort(order, by_span_start);
+  for (guint i = 0; i < order->len; i++) {
+    NnAct *act = g_ptr_array_index(order, i);
+    DiffBuffer *b = diff_buffer_for(t, act,
+                                    dnnl_memory_desc_get_size(&act->md));
+
+    if (!nn_train_check(dnnl_memory_create(&act->diff, &act->md, t->engine,
+                                           b->data),
+                        "creating a gradient", error))
+      return false;
+  }
+  return true;
+}
+
+static bool build_layers(NnTrainer *t, GError **error)
+{
+  if (!diff_assign(t, error))
+    return false;
+  for (guint i = 0; i < t->layers->len; i++)
+    if (!nn_layer_build(g_ptr_array_index(t->layers, i), t->engine, error))
+      return false;
+  return true;
 }
 
 /* Plain nchw copies of the logits and their gradient for the loss. */
@@ -450,7 +554,8 @@ static bool graph_build(NnTrainer *t, int n, int h, int w, GError **error)
   t->input = act_new(t, hp->in_channels, h, w, dnnl_nchw, false, error);
   if (t->input != NULL)
     t->logits = graph_unet(t, t->input, error);
-  if (t->logits == NULL || !graph_logits(t, error)) {
+  if (t->logits == NULL || !build_layers(t, error) ||
+      !graph_logits(t, error)) {
     graph_clear(t);
     return false;
   }
