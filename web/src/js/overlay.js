@@ -72,6 +72,8 @@ export class SlideTransform {
 // two: the tolerance is a power of two in level-0 pixels, so that each
 // annotation caches a few levels only) are merged when drawing.
 const SIMPLIFY_PIXELS = 2;
+// Annotations smaller than this on screen are drawn as their box.
+const TINY_PIXELS = 6;
 // Segments per canvas path before it is painted and a new one begun.
 const PATH_SEGMENTS = 4000;
 
@@ -217,11 +219,13 @@ export class Overlay {
     const ctx = this.ctx;
     const bw = (a.box.x1 - a.box.x0) * t.s;
     const bh = (a.box.y1 - a.box.y0) * t.s;
-    if (bw < 2 && bh < 2) {
-      // Too small to show a shape: a dot marks where it is.
+    if (bw < TINY_PIXELS && bh < TINY_PIXELS) {
+      // Too small to show its shape: its box (at least a 3 px dot) marks
+      // where it is, for four segments instead of dozens.
+      const w = Math.max(bw, 3), h = Math.max(bh, 3);
       const cx = ((a.box.x0 + a.box.x1) / 2) * t.s + t.ox;
       const cy = ((a.box.y0 + a.box.y1) / 2) * t.s + t.oy;
-      ctx.rect(cx - 1.5, cy - 1.5, 3, 3);
+      ctx.rect(cx - w / 2, cy - h / 2, w, h);
       return 4;
     }
     let segments = 0;
