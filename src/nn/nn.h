@@ -73,8 +73,10 @@ NnModel *nn_model_load_any(const char *path, GError **error);
  * never executed.  A file that is not a checkpoint: AAPI_ERROR_INVALID. */
 NnModel *nn_ckpt_import(const char *path, GError **error);
 
-/* Output spatial size for an input of h x w (smaller without padding);
- * false when the input is too small or not divisible as the net needs. */
+/* Output spatial size for an input of h x w, as PyTorch computes it:
+ * equal with padding when h and w are multiples of 2^(depth-1), smaller
+ * otherwise (pooling drops odd rows; without padding every conv loses 2
+ * pixels); false (AAPI_ERROR_INVALID) when a level would be empty. */
 bool nn_output_size(const NnHparams *hparams, int h, int w, int *out_h,
                     int *out_w, GError **error);
 
@@ -91,7 +93,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NnRunner, nn_runner_free)
 NnModel *nn_runner_get_model(NnRunner *runner);
 
 /* Eval-mode forward: input n x in_channels x h x w float32 NCHW, logits
- * out n x n_classes x out_h x out_w. */
+ * out n x n_classes x out_h x out_w.  The first call per (n, h, w) builds
+ * and caches the primitives; activations use a process-wide arena pool,
+ * so idle runners hold only primitives and weights.  oneDNN's OpenMP threads follow
+ * OMP_NUM_THREADS (and OMP_WAIT_POLICY). */
 bool nn_runner_forward(NnRunner *runner, const float *input, int n, int h,
                        int w, float *logits, GError **error);
 
