@@ -95,8 +95,8 @@ NnModel *nn_runner_get_model(NnRunner *runner);
 /* Eval-mode forward: input n x in_channels x h x w float32 NCHW, logits
  * out n x n_classes x out_h x out_w.  The first call per (n, h, w) builds
  * and caches the primitives; activations use a process-wide arena pool,
- * so idle runners hold only primitives and weights.  oneDNN's OpenMP threads follow
- * OMP_NUM_THREADS (and OMP_WAIT_POLICY). */
+ * so idle runners hold only primitives and weights.  oneDNN's OpenMP
+ * threads follow OMP_NUM_THREADS (and OMP_WAIT_POLICY). */
 bool nn_runner_forward(NnRunner *runner, const float *input, int n, int h,
                        int w, float *logits, GError **error);
 
