@@ -503,8 +503,18 @@ static bool diff_assign(NnTrainer *t, GError **error)
 
 static bool build_layers(NnTrainer *t, GError **error)
 {
+  gsize values = 0, grads = 0;
+
   if (!diff_assign(t, error))
     return false;
+  for (guint i = 0; i < t->acts->len; i++)
+    values += dnnl_memory_desc_get_size(
+        &((NnAct *) g_ptr_array_index(t->acts, i))->md);
+  for (guint i = 0; i < t->diff_buffers->len; i++)
+    grads += ((DiffBuffer *) g_ptr_array_index(t->diff_buffers, i))->size;
+  aapi_debug(AAPI_DEBUG_NN, "nn-train: activations %.0f MiB, gradients "
+             "%.0f MiB in %u buffers", values / 1048576.0,
+             grads / 1048576.0, t->diff_buffers->len);
   for (guint i = 0; i < t->layers->len; i++)
     if (!nn_layer_build(g_ptr_array_index(t->layers, i), t->engine, error))
       return false;

@@ -104,6 +104,10 @@ bool nn_runner_forward(NnRunner *runner, const float *input, int n, int h,
  * Training: forward in train mode (batch norm on batch statistics, running
  * statistics updated), mean softmax cross entropy, backward, one Adam step.
  * The trainer updates the model it was given in place: give it a copy.
+ * It builds its oneDNN primitives on the first step of each batch shape
+ * and reuses them; memory is held for one shape at a time, about 1 GiB
+ * for 8 x 3 x 256 x 256 at depth 5, wf 4 (the forward activations kept
+ * for backward are most of it).  One trainer per thread.
  */
 typedef struct {
   double lr;            /* 1e-3 */
