@@ -5,6 +5,7 @@
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct {
   const char *name;
@@ -33,8 +34,27 @@ static void usage(FILE *out)
   fprintf(out, "\nRun aapi COMMAND --help for a command's options.\n");
 }
 
+/*
+ * oneDNN runs on OpenMP threads, which by default spin while they wait for
+ * work; on a small server that steals the cores the HTTP threads and the
+ * other forward need (a 256 px forward took 2.5 times as long with two
+ * spinning pools).  libgomp reads its settings when it loads, before main,
+ * so the process runs itself again once with a passive wait policy unless
+ * the caller chose one.
+ */
+static void prefer_passive_openmp(char **argv)
+{
+  if (g_getenv("OMP_WAIT_POLICY") != NULL)
+    return;
+  g_setenv("OMP_WAIT_POLICY", "passive", TRUE);
+  execv("/proc/self/exe", argv);
+  /* Still running: the default policy only costs CPU time. */
+}
+
 int main(int argc, char **argv)
 {
+  prefer_passive_openmp(argv);
+
   setlocale(LC_ALL, "");
   /* Numbers in files and JSON always use a dot. */
   setlocale(LC_NUMERIC, "C");
