@@ -1,6 +1,8 @@
-/* test-train-units.c: rasterisation, square covering, class names and
- * augmentation of the training data. */
+/* test-train-units.c: rasterisation, square covering, class names,
+ * augmentation of the training data, and training patches made as the
+ * prediction pipeline makes its input. */
 #include "testutil.h"
+#include "infer/infer-private.h"
 #include "train/train-private.h"
 
 static Annotation *polygon(const double *xy, guint n)
@@ -142,6 +144,81 @@ static void test_input_layout(void)
   g_assert_cmpfloat_with_epsilon(input[3], 0.2f, 1e-6);
 }
 
+/* The prediction pipeline's input for one window of a region: level 0,
+ * cv2 cubic resize, reflect padding, planar float. */
+static void predicted_input(const guint8 *small, int side, int pad, int x,
+                            int y, int patch, float *out)
+{
+  infer_window_planar(small, side, side, x - pad, y - pad, patch, patch,
+                      out);
+}
+
+static double window_mean_red(const float *planar, int patch)
+{
+  double sum = 0;
+
+  for (int i = 0; i < patch * patch; i++)
+    sum += planar[i] * 255.0;
+  return sum / (patch * patch);
+}
+
+static void test_extract_matches_prediction(void)
+{
+  g_autofree char *path = test_shared_path("data/slides/kidney_train.svs");
+  if (path == NULL)
+    return;
+  g_autoptr(GError) error = NULL;
+  g_assert_true(slide_init_libs(&error));
+  g_autoptr(Slide) slide = slide_open(path, &error);
+  g_assert_no_error(error);
+
+  /* A polygon over the whole square: every tissue patch is positive. */
+  static const double xy[] = { 6000, 6000, 8000, 6000, 8000, 8000,
+                               6000, 8000 };
+  g_autoptr(Annotation) a = polygon(xy, 4);
+  g_autoptr(GPtrArray) annotations = g_ptr_array_new();
+  g_ptr_array_add(annotations, a);
+  AapiClassInfo info = { .name = "Glomerulus", .resize = 0.25,
+                         .patch_size = 32, .stride_size = 24,
+                         .mirror_pad_size = 16 };
+  TrainSquare square = { 7000, 7000, 400 };
+  g_autoptr(GRand) rng = g_rand_new_with_seed(1);
+  g_autoptr(TrainPatches) out = train_patches_new(info.patch_size);
+  g_assert_true(train_extract_square(slide, &info, annotations, &square,
+                                     rng, out, &error));
+  g_assert_no_error(error);
+
+  g_autofree guint8 *rgb = g_malloc(400 * 400 * 3);
+  g_assert_true(slide_read_region_rgb(slide, 7000, 7000, 0, 400, 400, rgb,
+                                      &error));
+  int side = infer_scaled_size(400, info.resize), p = info.patch_size;
+  g_autofree guint8 *small = g_malloc((gsize) side * side * 3);
+  infer_resize_cubic_rgb(rgb, 400, 400, small, side, side);
+
+  /* Walk the windows as the extractor does; each tissue window must be
+   * the next patch, with the same network input and an all-ones mask. */
+  int padded = side + 2 * info.mirror_pad_size;
+  g_autofree float *want = g_new(float, 3 * p * p);
+  g_autofree float *got = g_new(float, 3 * p * p);
+  guint k = 0;
+  for (int y = 0; y + p <= padded; y += info.stride_size)
+    for (int x = 0; x + p <= padded; x += info.stride_size) {
+      predicted_input(small, side, info.mirror_pad_size, x, y, p, want);
+      if (window_mean_red(want, p) > 220.0)
+        continue;
+      g_assert_cmpuint(k, <, out->n);
+      train_patches_to_input(out->img->data + (gsize) k * p * p * 3, 1, p,
+                             got);
+      g_assert_cmpmem(got, 3 * p * p * sizeof(float), want,
+                      3 * p * p * sizeof(float));
+      g_assert_cmpuint(count_ones(out->mask->data + (gsize) k * p * p,
+                                  (gsize) p * p), ==, p * p);
+      k++;
+    }
+  g_assert_cmpuint(k, ==, out->n);
+  g_assert_cmpuint(k, >, 0);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -153,5 +230,7 @@ int main(int argc, char **argv)
   g_test_add_func("/train/group-names", test_group_names);
   g_test_add_func("/train/augment-alignment", test_augment_keeps_alignment);
   g_test_add_func("/train/input-layout", test_input_layout);
+  g_test_add_func("/train/extract/matches-prediction",
+                  test_extract_matches_prediction);
   return g_test_run();
 }

@@ -135,7 +135,7 @@ class TrainCycle(unittest.TestCase):
         n_runs = len(self.runs())
         env = dict(os.environ, **self.env)
         env.update({"AAPI_TRAIN_EPOCHS": "50",
-                    "AAPI_TRAIN_MAX_PATCHES": "64"})
+                    "AAPI_TRAIN_MAX_PATCHES": "8"})
         proc = subprocess.Popen(
             [aapi_binary(), "train", "--class", "Glomerulus"], env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
