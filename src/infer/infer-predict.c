@@ -107,7 +107,7 @@ static bool check_size(InferEngine *engine, gint64 w, gint64 h,
 
   if (w <= 0 || h <= 0 || w > G_MAXINT / 4 || h > G_MAXINT / 4) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
-                "region width and height must be positive");
+                "region width and height must be 1 to %d", G_MAXINT / 4);
     return false;
   }
   if (limit > 0 && (guint64) w * (guint64) h > limit) {
