@@ -487,26 +487,22 @@ HttpServer *http_server_start(const HttpContext *context, GError **error)
     return NULL;
 
   HttpServer *server = g_new0(HttpServer, 1);
-  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+  /* A thread per connection: a prediction or a large POST takes seconds,
+   * and in a shared pool it would hold up every connection polled by the
+   * same thread.  The connection limit bounds the threads. */
+  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
+                       MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
                        MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
-  unsigned int threads = config->threads > 1 ? config->threads : 1;
-
-  /* One thread is MHD's polling thread alone: it warns about a pool of
-   * one, so the pool option is only given for more. */
-  struct MHD_OptionItem pool[] = {
-    { threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-      threads, NULL },
-    { MHD_OPTION_END, 0, NULL },
-  };
+  unsigned int limit = MAX(config->threads, 16) * 16;
 
   server->context = context;
   server->daemon = MHD_start_daemon(flags, (uint16_t) config->port, NULL,
       NULL, access_handler, server,
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 300,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 120,
+      MHD_OPTION_CONNECTION_LIMIT, limit,
       MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-      MHD_OPTION_ARRAY, pool,
       MHD_OPTION_END);
   if (server->daemon == NULL) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO,
@@ -520,10 +516,10 @@ HttpServer *http_server_start(const HttpContext *context, GError **error)
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon,
       MHD_DAEMON_INFO_BIND_PORT);
   server->port = info ? info->port : config->port;
-  g_message("listening on http://%s%s%s:%u/ with %u threads",
-            ipv6 ? "[" : "",
+  g_message("listening on http://%s%s%s:%u/ (a thread per connection, "
+            "at most %u)", ipv6 ? "[" : "",
             config->bind_address ? config->bind_address : "127.0.0.1",
-            ipv6 ? "]" : "", server->port, threads);
+            ipv6 ? "]" : "", server->port, limit);
   return server;
 }
 
