@@ -678,6 +678,12 @@ static bool forward_backward(NnTrainer *t, const float *input,
                         handle_of(t->dlogits_plain), lg->n, lg->c,
                         (int64_t) lg->h * lg->w);
   backward = g_get_monotonic_time();
+  /* Checked before backward, which updates the running statistics. */
+  if (!isfinite(*loss)) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_NN,
+                "loss is not finite; the model is left unchanged");
+    return false;
+  }
   if (!nn_train_reorder_run(t->dlogits_to_act, t->dlogits_plain, lg->diff,
                             t->stream, error) ||
       !run_layers(t, true, error) ||
@@ -717,11 +723,6 @@ bool nn_trainer_step(NnTrainer *t, const float *input,
   if (!check_targets(target, (int64_t) n * lg->h * lg->w, lg->c, error) ||
       !forward_backward(t, input, target, &loss, error))
     return false;
-  if (!isfinite(loss)) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_NN,
-                "loss is not finite; the model is left unchanged");
-    return false;
-  }
 
   t->step++;
   gint64 start = g_get_monotonic_time();
