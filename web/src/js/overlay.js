@@ -221,7 +221,8 @@ export class Overlay {
     const bh = (a.box.y1 - a.box.y0) * t.s;
     if (bw < TINY_PIXELS && bh < TINY_PIXELS) {
       // Too small to show its shape: its box (at least a 3 px dot) marks
-      // where it is, for four segments instead of dozens.
+      // where it is.  Axis-aligned boxes rasterise many times faster than
+      // small slanted outlines, which dominate the cost at low zoom.
       const w = Math.max(bw, 3), h = Math.max(bh, 3);
       const cx = ((a.box.x0 + a.box.x1) / 2) * t.s + t.ox;
       const cy = ((a.box.y0 + a.box.y1) / 2) * t.s + t.oy;
