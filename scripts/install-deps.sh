@@ -7,7 +7,7 @@ set -eu
 mode=${1:-run}
 
 run_packages="meson ninja-build pkg-config gcc libglib2.0-dev libopenslide-dev
-libvips-dev libxml2-dev libgeos-dev libsqlite3-dev libmariadb-dev
+libvips-dev libtiff-dev libxml2-dev libgeos-dev libsqlite3-dev libmariadb-dev
 libmicrohttpd-dev libjansson-dev libdnnl-dev libzip-dev libhdf5-dev
 hdf5-filter-plugin hdf5-filter-plugin-blosc-serial"
 

@@ -37,3 +37,19 @@ void slide_set_vips_error(GError **error, const char *what);
 GBytes *slide_encode_rgb(const guint8 *rgb, gint64 width, gint64 height,
                          gint64 out_width, gint64 out_height, bool png,
                          int quality, GError **error);
+
+/* Levels of a JPEG-tiled TIFF slide read with libtiff (tiff-read.c);
+ * thread safe.  NULL from open when no level can be read that way. */
+typedef struct SlideTiff SlideTiff;
+SlideTiff *slide_tiff_open(const char *path, const SlideInfo *info);
+void slide_tiff_free(SlideTiff *tiff);
+
+/* Whether tiff (may be NULL) reads this OpenSlide level itself. */
+bool slide_tiff_has_level(SlideTiff *tiff, gint32 level);
+
+/* The region OpenSlide would read at level-0 (x, y) on a level of that
+ * downsample, as RGB with background white; the level must be one that
+ * slide_tiff_has_level() accepts. */
+bool slide_tiff_read_region(SlideTiff *tiff, gint64 x, gint64 y,
+                            gint32 level, double downsample, gint64 width,
+                            gint64 height, guint8 *rgb, GError **error);

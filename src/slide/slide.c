@@ -7,12 +7,12 @@
 #include "common/aapi-error.h"
 #include "common/log.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <tiffio.h>
 #include <vips/vips.h>
 
 /* Region reads go through a bounded scratch buffer of this edge. */
@@ -29,6 +29,8 @@ struct Slide {
   gint64 *level_width;
   gint64 *level_height;
   double *level_downsample;
+  SlideTiff *tiff;          /* libtiff reads of JPEG-tiled levels, or NULL */
+  gint fast_read;           /* atomic: whether tiff is used */
 };
 
 bool slide_check_openslide(openslide_t *osr, const char *what,
@@ -62,19 +64,11 @@ static void vips_warning_to_debug(const char *domain, GLogLevelFlags level,
 }
 
 /* libtiff prints its own warnings (unknown tags, odd raster widths in
- * real slides) to stderr on every open, and OpenSlide reports the failures
- * that matter as errors.  libtiff comes in through OpenSlide and libvips
- * rather than as a dependency of ours, so its setter is found by name. */
+ * real slides) to stderr on every open, and OpenSlide and tiff-read.c
+ * report the failures that matter as errors. */
 static void quiet_libtiff(void)
 {
-  typedef void *(*SetHandler)(void *handler);
-  void *symbol = dlsym(RTLD_DEFAULT, "TIFFSetWarningHandler");
-  SetHandler set;
-
-  if (symbol == NULL)
-    return;
-  memcpy(&set, &symbol, sizeof set);
-  set(NULL);
+  TIFFSetWarningHandler(NULL);
 }
 
 static gpointer init_libs_once(gpointer data)
@@ -187,6 +181,16 @@ static void fill_info(Slide *slide)
       openslide_get_associated_image_names(slide->osr);
 }
 
+/* AAPI_TIFF_FAST_READ=0 keeps every read on OpenSlide, for comparing
+ * the two paths. */
+static void open_fast_read(Slide *slide)
+{
+  if (g_strcmp0(g_getenv("AAPI_TIFF_FAST_READ"), "0") == 0)
+    return;
+  slide->tiff = slide_tiff_open(slide->path, &slide->info);
+  g_atomic_int_set(&slide->fast_read, slide->tiff != NULL);
+}
+
 Slide *slide_open(const char *path, GError **error)
 {
   /* OpenSlide 3.4 answers NULL for a file it does not know at all, and a
@@ -211,6 +215,7 @@ Slide *slide_open(const char *path, GError **error)
   slide->osr = g_steal_pointer(&osr);
   slide->path = g_strdup(path);
   fill_info(slide);
+  open_fast_read(slide);
   aapi_debug(AAPI_DEBUG_SLIDE, "opened %s (%s, %" G_GINT64_FORMAT "x%"
              G_GINT64_FORMAT ", %d levels)", path, slide->info.vendor,
              slide->info.width, slide->info.height, slide->info.level_count);
@@ -228,6 +233,7 @@ void slide_unref(Slide *slide)
   if (slide == NULL || !g_atomic_ref_count_dec(&slide->ref))
     return;
   openslide_close(slide->osr);
+  slide_tiff_free(slide->tiff);
   g_free(slide->path);
   g_free(slide->level_width);
   g_free(slide->level_height);
@@ -248,6 +254,17 @@ const char *slide_get_path(Slide *slide)
 openslide_t *slide_get_openslide(Slide *slide)
 {
   return slide->osr;
+}
+
+void slide_set_fast_read(Slide *slide, bool enabled)
+{
+  g_atomic_int_set(&slide->fast_read, enabled && slide->tiff != NULL);
+}
+
+bool slide_fast_read_level(Slide *slide, gint32 level)
+{
+  return g_atomic_int_get(&slide->fast_read) &&
+         slide_tiff_has_level(slide->tiff, level);
 }
 
 bool slide_is_usable(Slide *slide)
@@ -317,6 +334,17 @@ bool slide_read_region_rgb(Slide *slide, gint64 x, gint64 y, gint32 level,
 {
   if (!check_region(slide, level, width, height, error))
     return false;
+
+  /* JPEG-tiled TIFF levels come straight from libtiff; should that fail,
+   * OpenSlide reads the region and reports its own error if any. */
+  if (slide_fast_read_level(slide, level)) {
+    g_autoptr(GError) fast_error = NULL;
+    if (slide_tiff_read_region(slide->tiff, x, y, level,
+                               slide->level_downsample[level], width, height,
+                               rgb, &fast_error))
+      return true;
+    aapi_debug(AAPI_DEBUG_SLIDE, "%s", fast_error->message);
+  }
 
   /* Big regions are read in chunks so that the ARGB scratch stays small
    * (OpenSlide needs 4 bytes a pixel for the whole request). */

@@ -58,6 +58,13 @@ bool slide_read_region_rgb(Slide *slide, gint64 x, gint64 y, gint32 level,
                            gint64 width, gint64 height, guint8 *rgb,
                            GError **error);
 
+/* Levels of JPEG-tiled TIFF slides (Aperio, generic tiled TIFF) are read
+ * with libtiff rather than OpenSlide unless AAPI_TIFF_FAST_READ=0; the
+ * pixels agree up to JPEG decoder rounding.  These switch that off for one
+ * slide (to compare) and say whether a level is read that way. */
+void slide_set_fast_read(Slide *slide, bool enabled);
+bool slide_fast_read_level(Slide *slide, gint32 level);
+
 /* Lowercase hex MD5 of a file's bytes, streamed.  progress may be NULL. */
 typedef void (*SlideProgressFunc)(const char *path, guint64 done,
                                   guint64 total, gpointer user_data);
