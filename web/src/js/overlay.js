@@ -72,6 +72,9 @@ export class SlideTransform {
 // two: the tolerance is a power of two in level-0 pixels, so that each
 // annotation caches a few levels only) are merged when drawing.
 const SIMPLIFY_PIXELS = 2;
+// Above this many segments a drawing is too slow to repeat at every frame
+// of an animation (software rendering takes ~50 ms), so frames reuse it.
+const HEAVY_SEGMENTS = 30000;
 // Annotations smaller than this on screen are drawn as their box.
 const TINY_PIXELS = 6;
 // Segments per canvas path before it is painted and a new one begun.
@@ -100,10 +103,21 @@ export class Overlay {
     this.canvas.className = "annotation-overlay";
     viewer.canvas.appendChild(this.canvas);
     this.ctx = this.canvas.getContext("2d");
+    // The last full drawing and its transform, reused while the view
+    // animates when drawing in full is too slow for every frame.
+    this.snapshot = null;
+    this.animating = false;
     const redraw = () => this.invalidate();
     viewer.addHandler("update-viewport", redraw);
     viewer.addHandler("resize", redraw);
     viewer.addHandler("open", redraw);
+    viewer.addHandler("animation-start", () => {
+      this.animating = true;
+    });
+    viewer.addHandler("animation-finish", () => {
+      this.animating = false;
+      this.invalidate();
+    });
   }
 
   destroy() {
@@ -139,9 +153,40 @@ export class Overlay {
     ctx.clearRect(0, 0, w, h);
     const t = this.transform && this.transform.affine();
     if (!t || !(t.s > 0)) return;
-    if (this.visible) this.drawAnnotations(t, w, h);
+    if (this.animating && this.snapshot && this.drawSnapshot(t, w, h)) {
+      return;
+    }
+    let segments = 0;
+    if (this.visible) segments = this.drawAnnotations(t, w, h);
     this.drawSelection(t);
     this.drawDraft(t);
+    this.takeSnapshot(t, segments);
+  }
+
+  // Keeps a copy of a drawing too heavy to repeat at every frame.
+  takeSnapshot(t, segments) {
+    if (segments < HEAVY_SEGMENTS) {
+      this.snapshot = null;
+      return;
+    }
+    const copy = this.snapshot ? this.snapshot.canvas :
+      document.createElement("canvas");
+    copy.width = this.canvas.width;
+    copy.height = this.canvas.height;
+    copy.getContext("2d").drawImage(this.canvas, 0, 0);
+    this.snapshot = { canvas: copy, t };
+  }
+
+  // Mid-animation: the last full drawing moved and scaled to the current
+  // view (a moment blurred or cut at the edges; drawn in full when the
+  // animation ends).  False when the zoom has changed too much for that.
+  drawSnapshot(t, w, h) {
+    const { canvas, t: t0 } = this.snapshot;
+    const k = t.s / t0.s;
+    if (k > 4 || k < 0.25) return false;
+    const ctx = this.ctx;
+    ctx.drawImage(canvas, t.ox - t0.ox * k, t.oy - t0.oy * k, w * k, h * k);
+    return true;
   }
 
   // Visible annotations grouped into buckets of one style and colour.
@@ -164,8 +209,10 @@ export class Overlay {
     return buckets;
   }
 
+  // Draws the visible annotations; returns the number of segments drawn.
   drawAnnotations(t, w, h) {
     const ctx = this.ctx;
+    let total = 0;
     for (const [key, list] of this.buckets(t, w, h)) {
       const [state, color] = key.split("|");
       const style = STYLES[state] || STYLES.saved;
@@ -179,12 +226,15 @@ export class Overlay {
         if (segments > PATH_SEGMENTS) {
           this.paint(style, color, fill);
           ctx.beginPath();
+          total += segments;
           segments = 0;
         }
       }
       this.paint(style, color, fill);
+      total += segments;
     }
     ctx.setLineDash([]);
+    return total;
   }
 
   paint(style, color, fill) {
