@@ -4,6 +4,7 @@
 # --disable-gpu), the viewer's canvas overlay against one SVG <path> per
 # polygon, side by side in the same run; prints both and the ratio.
 #   bench/viewer-overlay/run.sh [N]     (default 10000)
+# animation.mjs times a zoom animation in the real viewer (see its header).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
