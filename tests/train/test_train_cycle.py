@@ -91,6 +91,10 @@ class TrainCycle(unittest.TestCase):
         result = self.train("--bootstrap")
         self.assertRegex(result.stdout, r"Glomerulus\s+promoted")
         self.assertEqual(len(model_files(self.models)), 1)
+        # The staged (hidden) file was renamed into place.
+        folder = os.path.join(self.models, "Glomerulus")
+        self.assertEqual([n for n in os.listdir(folder)
+                          if n.startswith(".")], [])
         cache = glob.glob(os.path.join(self.data, "train-cache",
                                        "Glomerulus", "*"))
         self.assertEqual(len(cache), 1)
