@@ -4,7 +4,8 @@
 // tiles, checks in a screenshot that a known polygon's outline carries its
 // class colour, draws a polygon with the mouse, saves (first without the
 // token, which must fail and keep the edit, then with it) and finds the
-// new version through the API.
+// new version through the API; then reverts from the history panel,
+// selects and deletes a polygon with a click and a key, and predicts.
 //
 // Exit status: 0 passed, 77 skipped (meson's convention), 1 failed.
 
