@@ -24,7 +24,7 @@
 #define INFER_MAX_TILE 1024
 /* Probe window edge (resized pixels) and the agreement that allows big
  * tiles: above the 0.98 kept after opening, for a safety margin. */
-#define INFER_PROBE_SIZE 320
+#define INFER_PROBE_SIZE 192
 #define INFER_PROBE_IOU 0.99
 /* The old service's opening: 7 x 7 square, 3 iterations. */
 #define INFER_OPEN_SIZE 7
