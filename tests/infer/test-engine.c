@@ -1,0 +1,178 @@
+/*
+ * test-engine.c: the engine's model handling and limits, in process:
+ * the newest model file is served, a newer file or an installed model
+ * replaces it, classes without a model are reported as NULL, a busy
+ * engine refuses at once, and bad regions get the right error codes.
+ * Small random models (nn_model_init_random, fixed seeds) on a region of
+ * ../shared/data/slides/kidney_val.svs.
+ */
+#include "common/aapi-error.h"
+#include "infer/infer-engine-private.h"
+#include "testutil.h"
+
+#include <glib/gstdio.h>
+
+typedef struct {
+  char *tmp;
+  AapiConfig *config;
+  Slide *slide;
+  InferEngine *engine;
+} Fixture;
+
+static NnModel *small_model(guint64 seed)
+{
+  NnHparams hp = { 3, 2, 2, 1, true, true, NN_UP_UPCONV };
+  g_autoptr(GError) error = NULL;
+  NnModel *model = nn_model_new(&hp, &error);
+
+  g_assert_no_error(error);
+  nn_model_init_random(model, seed);
+  return model;
+}
+
+/* Saves a model as <model_dir>/<class>/<version>. */
+static void save_model(Fixture *f, const char *class_name,
+                       const char *version, guint64 seed)
+{
+  g_autofree char *dir = g_build_filename(f->tmp, "model", class_name,
+                                          NULL);
+  g_autofree char *path = g_build_filename(dir, version, NULL);
+  g_autoptr(NnModel) model = small_model(seed);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+  g_assert_true(nn_model_save(model, path, &error));
+  g_assert_no_error(error);
+}
+
+static void fixture_set_up(Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = test_shared_path("data/slides/kidney_val.svs");
+  g_autoptr(GError) error = NULL;
+
+  if (path == NULL)
+    return;
+  f->tmp = test_make_tmpdir("infer-engine");
+  g_autofree char *model_dir = g_build_filename(f->tmp, "model", NULL);
+  g_setenv("AAPI_MODEL_DIR", model_dir, TRUE);
+  g_setenv("AAPI_PREDICT_WORKERS", "1", TRUE);
+  g_setenv("AAPI_MAX_PREDICT_PIXELS", "1000000", TRUE);
+  g_setenv("AAPI_PREDICT_TILING", "fast", TRUE);
+  f->config = aapi_config_new_from_env(&error);
+  g_assert_no_error(error);
+  g_assert_true(aapi_config_load_classes(f->config, NULL, NULL, &error));
+  save_model(f, "Glomerulus", "2026-01-01T00:00:00", 1);
+  save_model(f, "Glomerulus", "2025-12-31T00:00:00", 2);
+  save_model(f, "Tubules", "2026-01-02T00:00:00", 3);
+  f->slide = slide_open(path, &error);
+  g_assert_no_error(error);
+  f->engine = infer_engine_new(f->config, NULL, &error);
+  g_assert_no_error(error);
+}
+
+static void fixture_tear_down(Fixture *f, gconstpointer data)
+{
+  g_clear_pointer(&f->engine, infer_engine_free);
+  g_clear_pointer(&f->slide, slide_unref);
+  g_clear_pointer(&f->config, aapi_config_free);
+  g_free(f->tmp);
+}
+
+static InferResult *predict(Fixture *f, gint64 x, gint64 y, gint64 w,
+                            gint64 h, GError **error)
+{
+  return infer_predict_slide(f->engine, f->slide, x, y, w, h, error);
+}
+
+static const char *version_of(InferResult *r, const char *name)
+{
+  for (guint c = 0; c < r->class_names->len; c++)
+    if (g_strcmp0(r->class_names->pdata[c], name) == 0)
+      return r->model_versions->pdata[c];
+  g_assert_not_reached();
+  return NULL;
+}
+
+static void test_versions(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (f->engine == NULL)
+    return;
+  g_autoptr(InferResult) r = predict(f, 500, 6400, 256, 256, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(version_of(r, "Glomerulus"), ==, "2026-01-01T00:00:00");
+  g_assert_cmpstr(version_of(r, "Tubules"), ==, "2026-01-02T00:00:00");
+  g_assert_null(version_of(r, "Artery"));
+
+  /* A newer file is picked up by a reload. */
+  save_model(f, "Glomerulus", "2026-02-01T00:00:00", 4);
+  g_assert_true(infer_engine_reload(f->engine, &error));
+  g_autoptr(InferResult) r2 = predict(f, 500, 6400, 256, 256, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(version_of(r2, "Glomerulus"), ==, "2026-02-01T00:00:00");
+
+  /* An installed model replaces it at once. */
+  g_autoptr(NnModel) promoted = small_model(5);
+  infer_engine_set_model(f->engine, "Artery", promoted, "promoted");
+  g_autoptr(InferResult) r3 = predict(f, 500, 6400, 256, 256, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(version_of(r3, "Artery"), ==, "promoted");
+}
+
+static void test_same_output(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (f->engine == NULL)
+    return;
+  g_autoptr(InferResult) a = predict(f, 1000, 7000, 700, 500, &error);
+  g_assert_no_error(error);
+  g_autoptr(InferResult) b = predict(f, 1000, 7000, 700, 500, &error);
+  g_assert_no_error(error);
+  g_autoptr(GString) ja = infer_result_to_geojson(a);
+  g_autoptr(GString) jb = infer_result_to_geojson(b);
+  g_assert_cmpstr(ja->str, ==, jb->str);
+}
+
+static void test_errors(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (f->engine == NULL)
+    return;
+  g_assert_null(predict(f, 0, 0, 2000, 2000, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_TOO_LARGE);
+  g_clear_error(&error);
+  g_assert_null(predict(f, 12000, 0, 100, 100, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  g_clear_error(&error);
+  g_assert_null(predict(f, 0, 0, 0, 100, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  g_clear_error(&error);
+
+  /* Every worker taken: the next request is refused, not queued. */
+  InferWorker *worker = infer_worker_acquire(f->engine, &error);
+  g_assert_no_error(error);
+  g_assert_null(predict(f, 500, 6400, 64, 64, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_BUSY);
+  g_clear_error(&error);
+  infer_worker_release(f->engine, worker);
+  g_autoptr(InferResult) r = predict(f, 500, 6400, 64, 64, &error);
+  g_assert_no_error(error);
+}
+
+int main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_autoptr(GError) error = NULL;
+  if (!slide_init_libs(&error))
+    g_error("%s", error->message);
+  g_test_add("/infer/engine/versions", Fixture, NULL, fixture_set_up,
+             test_versions, fixture_tear_down);
+  g_test_add("/infer/engine/same-output", Fixture, NULL, fixture_set_up,
+             test_same_output, fixture_tear_down);
+  g_test_add("/infer/engine/errors", Fixture, NULL, fixture_set_up,
+             test_errors, fixture_tear_down);
+  return g_test_run();
+}
