@@ -14,8 +14,8 @@
 
 /* Open slides kept at once; each holds OpenSlide's caches. */
 #define SLIDE_CACHE_CAPACITY 32
-/* Encoded Deep Zoom tiles kept in memory. */
-#define TILE_CACHE_BYTES (256 * 1024 * 1024)
+/* How often the model folders are checked for newer models. */
+#define MODEL_RELOAD_SECONDS 30
 
 static gint opt_port = -1;
 
@@ -95,9 +95,23 @@ static bool serve_open(const AapiConfig *config, ServeParts *parts,
   if (parts->store == NULL || !serve_reconcile(config, parts->store, error))
     return false;
   parts->slides = slide_cache_new(parts->store, SLIDE_CACHE_CAPACITY);
-  parts->tiles = tile_cache_new(TILE_CACHE_BYTES);
+  parts->tiles = tile_cache_new_from_env(error);
+  if (parts->tiles == NULL && error && *error)
+    return false;
   serve_start_models(config, parts);
   return true;
+}
+
+/* Models imported or copied into the model folders by hand (aapi
+ * import-model, another server's training) are picked up without a
+ * restart. */
+static gboolean serve_reload_models(gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!infer_engine_reload(data, &error))
+    g_warning("reloading models: %s", error->message);
+  return G_SOURCE_CONTINUE;
 }
 
 int cli_serve(int argc, char **argv)
@@ -132,6 +146,9 @@ int cli_serve(int argc, char **argv)
   g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
   g_unix_signal_add(SIGINT, serve_quit, loop);
   g_unix_signal_add(SIGTERM, serve_quit, loop);
+  if (parts.engine)
+    g_timeout_add_seconds(MODEL_RELOAD_SECONDS, serve_reload_models,
+                          parts.engine);
   g_main_loop_run(loop);
 
   serve_parts_clear(&parts);
