@@ -51,9 +51,10 @@ GArray *train_cover_squares(GPtrArray *annotations, gint64 size);
  * treats singular and plural as one (Tubules / Tubule). */
 bool train_group_matches_class(const char *group, const char *class_name);
 
-/* The extractor of one class over one square: image resized by the class's
- * resize, mirror-padded, patches at stride, tissue kept (mean red <= 220)
- * when positive or drawn with probability 0.2 from rng. */
+/* The extractor of one class over one square: read at level 0 and resized
+ * by the class's resize with prediction's cv2 cubic, reflect-padded as
+ * prediction pads, patches at stride, tissue kept (mean red <= 220) when
+ * positive or drawn with probability 0.2 from rng. */
 bool train_extract_square(Slide *slide, const AapiClassInfo *info,
                           GPtrArray *annotations, const TrainSquare *square,
                           GRand *rng, TrainPatches *out, GError **error);
@@ -85,7 +86,8 @@ TrainPatches *train_val_load_h5(const AapiConfig *config,
  * patch (HWC image, mask). */
 void train_augment(guint8 *img, guint8 *mask, int patch, GRand *rng);
 
-/* Network input from HWC uint8 patches: NCHW float in [0, 1]. */
+/* Network input from HWC uint8 patches: NCHW float in [0, 1], value / 255
+ * as prediction's infer_window_planar. */
 void train_patches_to_input(const guint8 *img, int n, int patch,
                             float *input);
 
