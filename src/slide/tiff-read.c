@@ -19,13 +19,15 @@
 #include <string.h>
 #include <tiffio.h>
 
-/* Decoded tiles kept per slide (bytes of RGB): a few hundred 256 px
- * tiles, enough for the neighbours a viewer asks for next. */
-#define TILE_CACHE_BYTES (64 * 1024 * 1024)
+/* Decoded tiles kept per slide (bytes of RGB): about 170 tiles of
+ * 256 px, a few rows of the widest level of a 12k slide, so a viewer's
+ * next tiles find their neighbours decoded.  The server keeps up to 32
+ * slides open, which bounds these caches to 1 GiB. */
+#define TILE_CACHE_BYTES (32 * 1024 * 1024)
 
 /* TIFF handles per slide: each one decodes one tile at a time, so this
  * bounds the decoding threads per slide (and the open files). */
-#define MAX_HANDLES 8
+#define MAX_HANDLES 4
 
 /* Largest file tile decoded (pixels); real slides use 240-1024 px. */
 #define MAX_TILE_PIXELS (4096 * 4096)
