@@ -34,7 +34,7 @@ aapi=$build/aapi
 
 export AAPI_BOOTSTRAP_DEPTH=${AAPI_BOOTSTRAP_DEPTH:-4}
 export AAPI_BOOTSTRAP_WF=${AAPI_BOOTSTRAP_WF:-3}
-export AAPI_TRAIN_EPOCHS=${AAPI_TRAIN_EPOCHS:-3}
+export AAPI_TRAIN_EPOCHS=${AAPI_TRAIN_EPOCHS:-8}
 export AAPI_TRAIN_MAX_PATCHES=${AAPI_TRAIN_MAX_PATCHES:-48}
 export AAPI_TRAIN_BATCH=${AAPI_TRAIN_BATCH:-8}
 # The cycle after the correction only has to show what it trains on.
