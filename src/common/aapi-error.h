@@ -19,6 +19,7 @@ typedef enum {
   AAPI_ERROR_TOO_LARGE,      /* body or region over a limit (413) */
   AAPI_ERROR_UNPROCESSABLE,  /* well-formed request, unusable content (422) */
   AAPI_ERROR_BUSY,           /* every worker busy; retry later (503) */
+  AAPI_ERROR_UNAVAILABLE,    /* not set up here, e.g. no model (503) */
   AAPI_ERROR_IO,             /* file system failure (500) */
   AAPI_ERROR_DB,             /* database failure (500) */
   AAPI_ERROR_SLIDE,          /* OpenSlide or libvips failure (500, or 422 on input) */

@@ -26,6 +26,7 @@ guint http_status_for_error(const GError *error)
   case AAPI_ERROR_UNPROCESSABLE:
     return 422;
   case AAPI_ERROR_BUSY:
+  case AAPI_ERROR_UNAVAILABLE:
     return 503;
   default:
     return 500;
@@ -91,7 +92,8 @@ void http_response_set_error(HttpResponse *response, const GError *error)
   json_t *body = json_pack("{s:s}", "error", message);
 
   http_response_set_json(response, status, body);
-  if (status == 503)
+  /* Busy workers free up soon; a missing model does not. */
+  if (g_error_matches(error, AAPI_ERROR, AAPI_ERROR_BUSY))
     http_response_add_header(response, "Retry-After", "1");
 }
 

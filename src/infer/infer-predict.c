@@ -352,6 +352,17 @@ static InferResult *predict_with(InferEngine *engine, InferWorker *worker,
   InferModelEntry **entries = infer_engine_snapshot(engine);
   g_autofree guint8 **masks = g_new0(guint8 *, engine->n_classes);
   InferResult *result = NULL;
+  bool any_model = false;
+
+  for (guint c = 0; c < engine->n_classes; c++)
+    any_model = any_model || entries[c] != NULL;
+  if (!any_model) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_UNAVAILABLE,
+                "no class has a model yet: import one with aapi "
+                "import-model or start one with aapi train --bootstrap");
+    g_free(entries);
+    return NULL;
+  }
 
   region->rgb = g_malloc((gsize) region->w * region->h * 3);
   if (slide_read_region_rgb(slide, region->x, region->y, 0, region->w,

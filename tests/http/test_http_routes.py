@@ -59,13 +59,14 @@ class RoutesTest(unittest.TestCase):
     def test_predict_without_models(self):
         r = self.get(f"/annotation/{self.val_id}?x=0&y=0&width=512"
                      "&height=512")
-        # No model folder in this data dir: prediction is off (503 with a
-        # reason) or finds nothing to draw (an empty ASAP document).
-        if r.status == 503:
-            self.assertIn("error", r.json())
-        else:
-            self.assertEqual(r.status, 200, r.body)
-            self.assertIn(b"<ASAP_Annotations", r.body)
+        # No model folder in this data dir: 503 saying so, not an empty
+        # answer that would read as "nothing found".
+        self.assertEqual(r.status, 503, r.body)
+        self.assertIn("no class has a model", r.json()["error"])
+        self.assertNotIn("Retry-After", r.headers)
+        r = self.get(f"/api/v1/slides/{self.val_id}/predict?x=0&y=0"
+                     "&width=512&height=512")
+        self.assertEqual(r.status, 503, r.body)
 
     def test_post_compat_region_merge(self):
         sid = self.train_id
