@@ -1,5 +1,6 @@
 /* annot-model.c: annotation sets, annotations and groups. */
 #include "annot/annot-private.h"
+#include "common/aapi-error.h"
 
 #include <string.h>
 
@@ -215,4 +216,55 @@ GHashTable *annot_extra_table(GHashTable **extra)
   if (*extra == NULL)
     *extra = extra_new();
   return *extra;
+}
+
+/* An area shape needs three corners to enclose anything. */
+static bool ring_encloses(GArray *ring)
+{
+  guint distinct = 0;
+
+  for (guint i = 0; ring && i < ring->len && distinct < 3; i++) {
+    AnnotPoint *p = &g_array_index(ring, AnnotPoint, i);
+    bool seen = false;
+    for (guint j = 0; j < i && !seen; j++) {
+      AnnotPoint *q = &g_array_index(ring, AnnotPoint, j);
+      seen = p->x == q->x && p->y == q->y;
+    }
+    distinct += !seen;
+  }
+  return distinct >= 3;
+}
+
+static bool annotation_shape_usable(const Annotation *annotation)
+{
+  bool area = annotation->type == ANNOT_POLYGON ||
+              annotation->type == ANNOT_RECTANGLE ||
+              annotation->type == ANNOT_SPLINE;
+
+  if (area && !ring_encloses(annotation->coords))
+    return false;
+  for (guint i = 0; area && annotation->holes &&
+                    i < annotation->holes->len; i++)
+    if (!ring_encloses(annotation->holes->pdata[i]))
+      return false;
+  for (guint i = 0; annotation->parts && i < annotation->parts->len; i++)
+    if (!annotation_shape_usable(annotation->parts->pdata[i]))
+      return false;
+  return true;
+}
+
+bool annot_set_check_shapes(const AnnotSet *set, GError **error)
+{
+  for (guint i = 0; i < set->annotations->len; i++) {
+    const Annotation *annotation = set->annotations->pdata[i];
+    if (!annotation_shape_usable(annotation)) {
+      g_set_error(error, AAPI_ERROR, AAPI_ERROR_UNPROCESSABLE,
+                  "annotation '%s' (%s) has fewer than 3 distinct points "
+                  "in a ring, so it encloses nothing",
+                  annotation->name ? annotation->name : "",
+                  annot_type_name(annotation->type));
+      return false;
+    }
+  }
+  return true;
 }

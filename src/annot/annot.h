@@ -91,6 +91,12 @@ AnnotType annot_type_from_name(const char *name);
 /* Number of vertices of an annotation: outer ring, holes and parts. */
 gsize annotation_n_vertices(const Annotation *annotation);
 
+/* Refuses (AAPI_ERROR_UNPROCESSABLE) a polygon, rectangle or spline, or
+ * one of its holes or parts, with fewer than 3 distinct points: what a
+ * client posts must enclose something.  Stored files are read as they
+ * are. */
+bool annot_set_check_shapes(const AnnotSet *set, GError **error);
+
 /* Limits of the readers: nesting depth, vertices per document, bytes per
  * attribute value or JSON string. */
 #define ANNOT_MAX_DEPTH 64

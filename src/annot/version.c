@@ -427,7 +427,7 @@ bool version_post(const AapiConfig *config, AapiStore *store,
 
   /* Parse before locking: a bad body stores nothing and holds no one up. */
   g_autoptr(AnnotSet) posted = annot_read_any(body, length, error);
-  if (posted == NULL)
+  if (posted == NULL || !annot_set_check_shapes(posted, error))
     return false;
   change.set = posted;
   return make_version(config, store, slide_id, &change, result, error);

@@ -107,6 +107,20 @@ class HostileTest(unittest.TestCase):
                              "</Annotations>")
         self.assert_4xx(r, 422)
 
+    def test_degenerate_shapes(self):
+        one_point = ('<ASAP_Annotations><Annotations><Annotation Name="p" '
+                     'Type="Polygon" PartOfGroup="None" Color="#000000">'
+                     '<Coordinates><Coordinate Order="0" X="1" Y="1"/>'
+                     '</Coordinates></Annotation></Annotations>'
+                     '</ASAP_Annotations>')
+        r = self.server.post(f"/annotation/{self.sid}", one_point)
+        self.assert_4xx(r, 422)
+        self.assertIn("fewer than 3", r.json()["error"])
+        two_point_ring = ('{"type": "Polygon", "coordinates": '
+                          '[[[1, 1], [5, 5], [1, 1]]]}')
+        r = self.server.post(f"/annotation/{self.sid}", two_point_ring)
+        self.assert_4xx(r, 422)
+
     def test_empty_body(self):
         self.assert_4xx(self.server.post(f"/annotation/{self.sid}", b""),
                         400)
