@@ -231,6 +231,14 @@ AapiConfig *aapi_config_new_from_env(GError **error)
     G_STRUCT_MEMBER(guint, config, train_ints[i].offset) = (guint) value;
   }
 
+  config->train_lr = 1e-3;
+  const char *lr = g_getenv("AAPI_TRAIN_LR");
+  if (lr && *lr &&
+      !aapi_parse_double(lr, 1e-9, 1.0, &config->train_lr, error)) {
+    g_prefix_error(error, "AAPI_TRAIN_LR: ");
+    return NULL;
+  }
+
   config->promote_min_change = -0.05;
   const char *change = g_getenv("AAPI_PROMOTE_MIN_CHANGE");
   if (change && *change &&

@@ -41,6 +41,7 @@ typedef struct {
   guint train_first_delay_s; /* AAPI_TRAIN_FIRST_DELAY, 60 */
   double promote_min_change; /* AAPI_PROMOTE_MIN_CHANGE, -0.05 */
   guint train_epochs;      /* AAPI_TRAIN_EPOCHS, 3 */
+  double train_lr;         /* AAPI_TRAIN_LR, Adam's step, 1e-3 */
   guint train_batch;       /* AAPI_TRAIN_BATCH, 8 */
   guint train_max_patches; /* AAPI_TRAIN_MAX_PATCHES per epoch, 1024 */
   guint bootstrap_depth;   /* AAPI_BOOTSTRAP_DEPTH, 5 */

@@ -94,6 +94,7 @@ static bool fine_tune(TrainContext *context, const AapiClassInfo *info,
     return false;
 
   NnAdamParams adam = NN_ADAM_DEFAULTS;
+  adam.lr = config->train_lr;
   g_autoptr(NnTrainer) trainer = nn_trainer_new(model, &adam, error);
   if (trainer == NULL)
     return false;
