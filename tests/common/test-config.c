@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <glib/gstdio.h>
+#include <string.h>
 
 static void test_parse_int(void)
 {
@@ -71,6 +72,25 @@ static void test_default_classes(void)
   g_assert_cmpfloat(art->resize, ==, 0.25);
 }
 
+static void test_train_settings(void)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_setenv("AAPI_TRAIN_LR", "0.0001", TRUE);
+  g_setenv("AAPI_TRAIN_EPOCHS", "7", TRUE);
+  g_autoptr(AapiConfig) config = aapi_config_new_from_env(&error);
+  g_assert_no_error(error);
+  g_assert_cmpfloat(config->train_lr, ==, 0.0001);
+  g_assert_cmpuint(config->train_epochs, ==, 7);
+
+  g_setenv("AAPI_TRAIN_LR", "fast", TRUE);
+  g_assert_null(aapi_config_new_from_env(&error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  g_assert_nonnull(strstr(error->message, "AAPI_TRAIN_LR"));
+  g_unsetenv("AAPI_TRAIN_LR");
+  g_unsetenv("AAPI_TRAIN_EPOCHS");
+}
+
 static void test_label_file(void)
 {
   g_autofree char *dir = test_make_tmpdir("config");
@@ -103,5 +123,6 @@ int main(int argc, char **argv)
   g_test_add_func("/config/parse-range", test_parse_range);
   g_test_add_func("/config/default-classes", test_default_classes);
   g_test_add_func("/config/label-file", test_label_file);
+  g_test_add_func("/config/train-settings", test_train_settings);
   return g_test_run();
 }
