@@ -24,9 +24,11 @@ import cv2
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "lib"))
 import reference  # noqa: E402
-import unet  # noqa: E402
+import unet_torch as unet  # noqa: E402
 
 SEEDS = {"Glomerulus": 11, "Artery": 12, "Tubules": 13, "Arteriole": 14}
 VERSION = "2026-01-01T00:00:00.ckpt"

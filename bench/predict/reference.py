@@ -27,8 +27,10 @@ import numpy as np
 import openslide
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import unet  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "lib"))
+import unet_torch as unet  # noqa: E402
 
 # The label config defaults of DESIGN.md: label, colour, min_size, resize.
 CLASSES = {

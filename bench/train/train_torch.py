@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "..", "tests", "nn-train"))
-from make_train_case import UNet  # noqa: E402
+                                "..", "..", "tests", "lib"))
+from unet_torch import UNet  # noqa: E402
 
 
 def main():

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Reference training steps from PyTorch for the nn-train tests.
 
-Defines the U-Net family of DESIGN.md in PyTorch, gives it seeded random
-weights, runs Adam steps (lr 1e-3, mean cross entropy, train mode) and
+Gives the U-Net family of DESIGN.md (tests/lib/unet_torch.py) seeded
+random weights, runs Adam steps (lr 1e-3, mean cross entropy, train mode) and
 dumps raw little-endian arrays per case folder:
   manifest.json            hyper-parameters, input shape, steps
   before.<entry>.bin       the state dict before training
@@ -18,78 +18,18 @@ import json
 import os
 import sys
 
+# The shared U-Net lives in tests/lib, which is on PYTHONPATH under meson
+# but not when a benchmark runs this file directly.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
 try:
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
+    from unet_torch import UNet
 except ImportError:
     print("python3-torch is not installed", file=sys.stderr)
     sys.exit(77)
-
-
-class ConvBlock(nn.Module):
-    def __init__(self, cin, cout, padding, batch_norm):
-        super().__init__()
-        layers = []
-        for i in range(2):
-            layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3,
-                                 padding=int(padding)), nn.ReLU()]
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(cout))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.block(x)
-
-
-class UpBlock(nn.Module):
-    def __init__(self, cin, cout, up_mode, padding, batch_norm):
-        super().__init__()
-        if up_mode == "upconv":
-            self.up = nn.ConvTranspose2d(cin, cout, 2, stride=2)
-        else:
-            self.up = nn.Sequential(
-                nn.Upsample(mode="bilinear", scale_factor=2,
-                            align_corners=False),
-                nn.Conv2d(cin, cout, 1))
-        self.conv_block = ConvBlock(cin, cout, padding, batch_norm)
-
-    def forward(self, x, bridge):
-        up = self.up(x)
-        h, w = up.shape[2:]
-        dy = (bridge.shape[2] - h) // 2
-        dx = (bridge.shape[3] - w) // 2
-        crop = bridge[:, :, dy:dy + h, dx:dx + w]
-        return self.conv_block(torch.cat([up, crop], 1))
-
-
-class UNet(nn.Module):
-    def __init__(self, in_channels, n_classes, depth, wf, padding,
-                 batch_norm, up_mode):
-        super().__init__()
-        prev = in_channels
-        self.down_path = nn.ModuleList()
-        for i in range(depth):
-            self.down_path.append(ConvBlock(prev, 2 ** (wf + i), padding,
-                                            batch_norm))
-            prev = 2 ** (wf + i)
-        self.up_path = nn.ModuleList()
-        for i in reversed(range(depth - 1)):
-            self.up_path.append(UpBlock(prev, 2 ** (wf + i), up_mode,
-                                        padding, batch_norm))
-            prev = 2 ** (wf + i)
-        self.last = nn.Conv2d(prev, n_classes, 1)
-
-    def forward(self, x):
-        bridges = []
-        for i, down in enumerate(self.down_path):
-            x = down(x)
-            if i != len(self.down_path) - 1:
-                bridges.append(x)
-                x = F.avg_pool2d(x, 2)
-        for i, up in enumerate(self.up_path):
-            x = up(x, bridges[-i - 1])
-        return self.last(x)
 
 
 CASES = {

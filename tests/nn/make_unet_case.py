@@ -14,90 +14,17 @@ import json
 import os
 import sys
 
+# The shared U-Net lives in tests/lib, which is on PYTHONPATH under meson
+# but not when a benchmark runs this file directly.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
 try:
     import torch
     from torch import nn
-    import torch.nn.functional as F
+    from unet_torch import UNet
 except ImportError:
     print("torch is not installed (Debian: python3-torch)", file=sys.stderr)
     sys.exit(77)
-
-
-class ConvBlock(nn.Module):
-    """Two 3x3 convolutions, each followed by ReLU, then batch norm."""
-
-    def __init__(self, in_size, out_size, padding, batch_norm):
-        super().__init__()
-        layers = []
-        for i in range(2):
-            layers.append(nn.Conv2d(in_size if i == 0 else out_size,
-                                    out_size, kernel_size=3,
-                                    padding=int(padding)))
-            layers.append(nn.ReLU())
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(out_size))
-        self.block = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.block(x)
-
-
-class UpBlock(nn.Module):
-    """Up-sampling, centre-cropped skip concatenated after it, convs."""
-
-    def __init__(self, in_size, out_size, up_mode, padding, batch_norm):
-        super().__init__()
-        if up_mode == "upconv":
-            self.up = nn.ConvTranspose2d(in_size, out_size, kernel_size=2,
-                                         stride=2)
-        else:
-            self.up = nn.Sequential(
-                nn.Upsample(mode="bilinear", scale_factor=2,
-                            align_corners=False),
-                nn.Conv2d(in_size, out_size, kernel_size=1))
-        self.conv_block = ConvBlock(in_size, out_size, padding, batch_norm)
-
-    @staticmethod
-    def centre_crop(layer, size):
-        dy = (layer.shape[2] - size[0]) // 2
-        dx = (layer.shape[3] - size[1]) // 2
-        return layer[:, :, dy:dy + size[0], dx:dx + size[1]]
-
-    def forward(self, x, bridge):
-        up = self.up(x)
-        crop = self.centre_crop(bridge, up.shape[2:])
-        return self.conv_block(torch.cat([up, crop], 1))
-
-
-class UNet(nn.Module):
-    """The family of DESIGN.md section 1, average pooling going down."""
-
-    def __init__(self, in_channels=1, n_classes=2, depth=5, wf=6,
-                 padding=False, batch_norm=False, up_mode="upconv"):
-        super().__init__()
-        prev = in_channels
-        self.down_path = nn.ModuleList()
-        for i in range(depth):
-            self.down_path.append(ConvBlock(prev, 2 ** (wf + i), padding,
-                                            batch_norm))
-            prev = 2 ** (wf + i)
-        self.up_path = nn.ModuleList()
-        for i in reversed(range(depth - 1)):
-            self.up_path.append(UpBlock(prev, 2 ** (wf + i), up_mode,
-                                        padding, batch_norm))
-            prev = 2 ** (wf + i)
-        self.last = nn.Conv2d(prev, n_classes, kernel_size=1)
-
-    def forward(self, x):
-        skips = []
-        for i, down in enumerate(self.down_path):
-            x = down(x)
-            if i != len(self.down_path) - 1:
-                skips.append(x)
-                x = F.avg_pool2d(x, 2)
-        for i, up in enumerate(self.up_path):
-            x = up(x, skips[-i - 1])
-        return self.last(x)
 
 
 # name: hyper-parameters and input shape (odd sizes where valid).

@@ -154,7 +154,8 @@ class NnCliTest(unittest.TestCase):
         cases = self.torch_or_skip()
         import torch
         model = cases.UNet(in_channels=3, n_classes=2, depth=2, wf=3,
-                           padding=True, up_mode="upsample")
+                           padding=True, batch_norm=False,
+                           up_mode="upsample")
         hp = AttributeDict(in_channels=3, n_classes=2, depth=2, wf=3,
                            padding=True, batch_norm=False,
                            up_mode="upsample")
@@ -169,7 +170,7 @@ class NnCliTest(unittest.TestCase):
         cases = self.torch_or_skip()
         import torch
         model = cases.UNet(in_channels=3, n_classes=2, depth=2, wf=2,
-                           padding=True)
+                           padding=True, batch_norm=False)
         hp = dict(in_channels=3, n_classes=2, depth=2, wf=3, padding=True,
                   batch_norm=False, up_mode="upconv")
         ckpt = os.path.join(self.tmp, "mismatch.ckpt")

@@ -1,6 +1,8 @@
-"""The U-Net family of DESIGN.md in PyTorch, for the reference pipeline.
+"""The U-Net family of DESIGN.md in PyTorch: the one definition that the
+nn and nn-train case makers and the benchmarks' baselines share.
 
-Parameter names follow the old service's checkpoints
+Average pooling going down; the skip is centre-cropped and concatenated
+after the up-sampling.  Parameter names follow the old service's checkpoints
 (down_path.0.block.0.weight, up_path.1.up.weight, last.bias).
 """
 import torch
@@ -32,7 +34,8 @@ class UpBlock(nn.Module):
             self.up = nn.ConvTranspose2d(in_size, out_size, 2, stride=2)
         else:
             self.up = nn.Sequential(
-                nn.Upsample(mode="bilinear", scale_factor=2),
+                nn.Upsample(mode="bilinear", scale_factor=2,
+                            align_corners=False),
                 nn.Conv2d(in_size, out_size, 1))
         self.conv_block = ConvBlock(in_size, out_size, padding, batch_norm)
 
