@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 #include "common/aapi-error.h"
+#include "nn/nn-cli-private.h"
 #include "nn/nn.h"
 
 #include <errno.h>
@@ -12,9 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Raw input over this size is refused rather than read. */
-#define NN_EVAL_MAX_BYTES (G_GUINT64_CONSTANT(2) << 30)
 
 static char *opt_class;
 
@@ -117,71 +115,6 @@ static const GOptionEntry eval_entries[] = {
   { NULL }
 };
 
-/* "N,C,H,W": four positive integers. */
-static bool parse_shape(const char *text, int dims[4], GError **error)
-{
-  g_auto(GStrv) parts = g_strsplit(text, ",", -1);
-  static const gint64 max[4] = { 4096, 4096, 65536, 65536 };
-
-  if (g_strv_length(parts) != 4) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
-                "--shape needs N,C,H,W, got '%s'", text);
-    return false;
-  }
-  for (int i = 0; i < 4; i++) {
-    gint64 value;
-    if (!aapi_parse_int64(parts[i], 1, max[i], &value, error)) {
-      aapi_error_prefix(error, "--shape %s: ", text);
-      return false;
-    }
-    dims[i] = (int) value;
-  }
-  return true;
-}
-
-static float *read_input(const char *path, const int dims[4],
-                         GError **error)
-{
-  guint64 want = (guint64) dims[0] * dims[1] * dims[2] * dims[3] * 4;
-  g_autoptr(GError) local = NULL;
-  g_autofree char *data = NULL;
-  gsize len = 0;
-
-  if (want > NN_EVAL_MAX_BYTES) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_TOO_LARGE,
-                "input of %" G_GUINT64_FORMAT " bytes is over the limit",
-                want);
-    return NULL;
-  }
-  if (!g_file_get_contents(path, &data, &len, &local)) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND, "%s",
-                local->message);
-    return NULL;
-  }
-  if (len != want) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
-                "%s has %" G_GSIZE_FORMAT " bytes; shape %d,%d,%d,%d of "
-                "float32 needs %" G_GUINT64_FORMAT, path, len, dims[0],
-                dims[1], dims[2], dims[3], want);
-    return NULL;
-  }
-  return (float *) g_steal_pointer(&data);
-}
-
-static bool write_output(const char *path, const float *data, gsize n,
-                         GError **error)
-{
-  g_autoptr(GError) local = NULL;
-
-  if (!g_file_set_contents_full(path, (const char *) data, n * 4,
-                                G_FILE_SET_CONTENTS_CONSISTENT, 0644,
-                                &local)) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO, "%s", local->message);
-    return false;
-  }
-  return true;
-}
-
 static int compare_doubles(gconstpointer a, gconstpointer b)
 {
   double x = *(const double *) a, y = *(const double *) b;
@@ -220,15 +153,11 @@ static bool eval(int dims[4], GError **error)
     return false;
   const NnHparams *h = nn_model_get_hparams(model);
 
-  if (dims[1] != h->in_channels) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
-                "the model takes %d input channels, --shape gives %d",
-                h->in_channels, dims[1]);
+  if (!nn_cli_check_input(model, dims, &oh, &ow, error))
     return false;
-  }
-  if (!nn_output_size(h, dims[2], dims[3], &oh, &ow, error))
-    return false;
-  g_autofree float *input = read_input(opt_input, dims, error);
+  g_autofree float *input = nn_cli_read_exact(
+      "input", opt_input,
+      (guint64) dims[0] * dims[1] * dims[2] * dims[3] * 4, error);
   gsize n_out = (gsize) dims[0] * h->n_classes * oh * ow;
   g_autofree float *logits = input ? g_try_new(float, n_out) : NULL;
   if (input == NULL)
@@ -236,7 +165,7 @@ static bool eval(int dims[4], GError **error)
   g_autoptr(NnRunner) runner = nn_runner_new(model, error);
   if (logits == NULL || runner == NULL ||
       !timed_forward(runner, input, dims, logits, error) ||
-      !write_output(opt_output, logits, n_out, error))
+      !nn_cli_write_raw(opt_output, logits, n_out * 4, error))
     return false;
   printf("%d,%d,%d,%d\n", dims[0], h->n_classes, oh, ow);
   return true;
@@ -259,7 +188,7 @@ int cli_nn_eval(int argc, char **argv)
                     "--output\n");
     return 2;
   }
-  if (!parse_shape(opt_shape, dims, &error))
+  if (!nn_cli_parse_shape(opt_shape, dims, &error))
     return cli_fail("nn-eval", error);
   if (!eval(dims, &error))
     return cli_fail("nn-eval", error);
