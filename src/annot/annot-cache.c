@@ -130,25 +130,6 @@ static void store(const char *path, const CacheEntry *stamp,
   g_mutex_unlock(&cache.lock);
 }
 
-static AnnotSet *read_file(const char *path, GError **error)
-{
-  g_autoptr(GError) local = NULL;
-  g_autoptr(GMappedFile) file = g_mapped_file_new(path, FALSE, &local);
-
-  if (file == NULL) {
-    bool missing = g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT);
-    g_set_error(error, AAPI_ERROR,
-                missing ? AAPI_ERROR_NOT_FOUND : AAPI_ERROR_IO,
-                "%s", local->message);
-    return NULL;
-  }
-  AnnotSet *set = annot_read_any(g_mapped_file_get_contents(file),
-                                 g_mapped_file_get_length(file), error);
-  if (set == NULL)
-    g_prefix_error(error, "%s: ", path);
-  return set;
-}
-
 AnnotSet *annot_cache_read_file(const char *path, GError **error)
 {
   CacheEntry stamp = { 0 };
@@ -162,7 +143,7 @@ AnnotSet *annot_cache_read_file(const char *path, GError **error)
     }
   }
 
-  AnnotSet *set = read_file(path, error);
+  AnnotSet *set = annot_read_any_file(path, error);
   if (set && stamped)
     store(path, &stamp, set);
   return set;

@@ -46,7 +46,13 @@ AnnotSet *annot_read_any(const char *data, gsize length, GError **error)
   }
 }
 
-AnnotSet *annot_read_asap_file(const char *path, GError **error)
+typedef AnnotSet *(*AnnotReader)(const char *data, gsize length,
+                                 GError **error);
+
+/* Maps the file at path and parses it with reader; the error names the
+ * file. */
+static AnnotSet *read_mapped(const char *path, AnnotReader reader,
+                             GError **error)
 {
   g_autoptr(GError) local = NULL;
   g_autoptr(GMappedFile) file = g_mapped_file_new(path, FALSE, &local);
@@ -59,9 +65,19 @@ AnnotSet *annot_read_asap_file(const char *path, GError **error)
     return NULL;
   }
 
-  AnnotSet *set = annot_read_asap(g_mapped_file_get_contents(file),
-                                  g_mapped_file_get_length(file), error);
+  AnnotSet *set = reader(g_mapped_file_get_contents(file),
+                         g_mapped_file_get_length(file), error);
   if (set == NULL)
     g_prefix_error(error, "%s: ", path);
   return set;
+}
+
+AnnotSet *annot_read_asap_file(const char *path, GError **error)
+{
+  return read_mapped(path, annot_read_asap, error);
+}
+
+AnnotSet *annot_read_any_file(const char *path, GError **error)
+{
+  return read_mapped(path, annot_read_any, error);
 }

@@ -129,6 +129,9 @@ AnnotSet *annot_read_geojson(const char *data, gsize length,
                              GError **error);
 /* Picks the reader by annot_format_sniff. */
 AnnotSet *annot_read_any(const char *data, gsize length, GError **error);
+/* Reads the file at path with annot_read_any; a missing file is
+ * AAPI_ERROR_NOT_FOUND, another read failure AAPI_ERROR_IO. */
+AnnotSet *annot_read_any_file(const char *path, GError **error);
 
 /*
  * A process-wide cache of parsed annotation files, so that a POST merges
