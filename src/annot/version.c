@@ -252,14 +252,20 @@ AnnotSet *version_load(const AapiConfig *config, const StoreVersion *version,
   return load_path(path, error);
 }
 
+/* The newest version of a usable slide id, or NULL with the error. */
+static StoreVersion *latest_version(AapiStore *store, const char *slide_id,
+                                    GError **error)
+{
+  if (!slide_id_usable(store, slide_id, error))
+    return NULL;
+  return store_version_latest(store, slide_id, error);
+}
+
 AnnotSet *version_load_latest(const AapiConfig *config, AapiStore *store,
                               const char *slide_id, StoreVersion **version_out,
                               GError **error)
 {
-  if (!slide_id_usable(store, slide_id, error))
-    return NULL;
-  g_autoptr(StoreVersion) latest = store_version_latest(store, slide_id,
-                                                        error);
+  g_autoptr(StoreVersion) latest = latest_version(store, slide_id, error);
   if (latest == NULL)
     return NULL;
   AnnotSet *set = version_load(config, latest, error);
@@ -274,10 +280,7 @@ GBytes *version_read_latest_file(const AapiConfig *config, AapiStore *store,
   char *data;
   gsize length;
 
-  if (!slide_id_usable(store, slide_id, error))
-    return NULL;
-  g_autoptr(StoreVersion) latest = store_version_latest(store, slide_id,
-                                                        error);
+  g_autoptr(StoreVersion) latest = latest_version(store, slide_id, error);
   if (latest == NULL)
     return NULL;
   g_autofree char *path = resolve_path(config, latest);
