@@ -1,23 +1,13 @@
 """Shared set-up of the HTTP tests: a temporary data dir whose slide dir
 holds symlinks to the real kidney slides and their ASAP XML, registered
 with `aapi init-db` and `aapi init-data` as a user would."""
-import hashlib
 import os
 import re
 import tempfile
 
-from aapi_server import AapiServer, shared_path
+from aapi_server import AapiServer, shared_path, slide_id
 
 SLIDES = ("kidney_train", "kidney_val")
-
-
-def slide_id(path):
-    """The id aapi gives a slide: MD5 of the file's bytes."""
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def make_data_dir(names=SLIDES):

@@ -7,7 +7,6 @@ Needs Debian's python3-torch, python3-opencv and python3-openslide for
 the models and the reference; skips with a message without them.
 """
 import concurrent.futures
-import hashlib
 import json
 import os
 import subprocess
@@ -16,7 +15,7 @@ import tempfile
 import time
 import unittest
 
-from aapi_server import AapiServer, run_aapi, shared_path
+from aapi_server import AapiServer, run_aapi, shared_path, slide_id
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -45,14 +44,6 @@ def make_models(out):
          "--annotations", shared_path("data/slides/kidney_train.xml"),
          "--out", out, "--depth", "3", "--wf", "2",
          "--classes", ",".join(CLASSES)], check=True, timeout=600)
-
-
-def slide_md5(path):
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Fixture:
@@ -147,7 +138,7 @@ class TestRoutes(unittest.TestCase):
         os.makedirs(slides)
         os.symlink(svs, os.path.join(slides, "kidney_val.svs"))
         os.symlink(xml, os.path.join(slides, "kidney_val.xml"))
-        cls.slide_id = slide_md5(svs)
+        cls.slide_id = slide_id(svs)
         cls.env = {"AAPI_MODEL_DIR": os.path.join(tmp, "model"),
                    "AAPI_MAX_PREDICT_PIXELS": "4000000"}
 

@@ -3,6 +3,7 @@
 Only the standard library is used, so the tests run on Debian's python3
 without extra modules.
 """
+import hashlib
 import http.client
 import json
 import os
@@ -32,6 +33,15 @@ def shared_path(relative):
         raise unittest.SkipTest(
             f"test data {path} is absent (set AAPI_SHARED_DIR)")
     return path
+
+
+def slide_id(path):
+    """The id aapi gives a slide: MD5 of the file's bytes."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def mysql_url(database):
