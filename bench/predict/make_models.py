@@ -111,21 +111,16 @@ def smooth_up_blocks(net, count):
                     conv.weight[o, o] = 1.0 / 9.0
 
 
-def make(slide, annotations, name, depth, wf, resize, steps=0):
+def make(slide, annotations, name, depth, wf, resize):
     seed = SEEDS.get(name, sum(map(ord, name)))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     hp = dict(in_channels=3, n_classes=2, depth=depth, wf=wf,
               padding=True, batch_norm=True, up_mode="upconv")
     net = unet.UNet(**hp)
-    if steps == 0:
-        smooth_up_blocks(net, SMOOTH_BLOCKS)
+    smooth_up_blocks(net, SMOOTH_BLOCKS)
     batch, masks = labelled_tiles(slide, read_polygons(annotations, name),
                                   resize, rng)
-    if steps > 0:
-        train(net, batch, masks, steps, rng)
-        calibrate_bias(net, batch, masks)
-        return net, hp
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = None  # cumulative: the exact batch statistics
@@ -141,8 +136,6 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--slide", required=True)
     parser.add_argument("--annotations", required=True)
-    parser.add_argument("--steps", type=int, default=0,
-                        help="Adam steps of real training (0: linear probe)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--depth", type=int, default=5)
     parser.add_argument("--wf", type=int, default=4)
@@ -153,7 +146,7 @@ def main():
     for name in args.classes.split(","):
         resize = reference.CLASSES.get(name, (0, "", 0, 0.25))[3]
         net, hp = make(args.slide, args.annotations, name, args.depth,
-                       args.wf, resize, args.steps)
+                       args.wf, resize)
         folder = os.path.join(args.out, name)
         os.makedirs(folder, exist_ok=True)
         unet.save_ckpt(net, hp, os.path.join(folder, VERSION))
