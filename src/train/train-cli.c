@@ -84,7 +84,7 @@ static bool evaluate_class(const AapiConfig *config, AapiStore *store,
   if (model == NULL)
     return false;
   g_autoptr(TrainDataset) data = train_dataset_build(config, store, slides,
-                                                     info, error);
+                                                     info, NULL, error);
   if (data == NULL)
     return false;
   train_patches_append(data->train, data->val);

@@ -148,7 +148,7 @@ static GPtrArray *class_annotations(const AnnotSet *set,
 static bool cut_slide(Slide *slide, const char *slide_id,
                       const AapiClassInfo *info, GPtrArray *annotations,
                       TrainPatches *train, TrainPatches *val,
-                      guint *n_squares, GError **error)
+                      guint *n_squares, const gint *cancel, GError **error)
 {
   g_autoptr(GArray) squares = train_cover_squares(annotations, SQUARE_SIZE);
   /* Seeded by the slide so that a re-cut gives the same patches. */
@@ -157,6 +157,11 @@ static bool cut_slide(Slide *slide, const char *slide_id,
   for (guint i = 0; i < squares->len; i++) {
     TrainSquare *square = &g_array_index(squares, TrainSquare, i);
     TrainPatches *dst = held_out(slide_id, square) ? val : train;
+    /* A stopping server should not wait for a whole slide to be cut. */
+    if (cancel && g_atomic_int_get(cancel)) {
+      g_set_error(error, AAPI_ERROR, AAPI_ERROR_CONFLICT, "cancelled");
+      return false;
+    }
     if (!train_extract_square(slide, info, annotations, square, rng, dst,
                               error))
       return false;
@@ -168,7 +173,8 @@ static bool cut_slide(Slide *slide, const char *slide_id,
 static bool add_slide(const AapiConfig *config, AapiStore *store,
                       SlideCache *slides, const AapiClassInfo *info,
                       const StoreSlide *row, TrainDataset *dataset,
-                      GString *fingerprint, GError **error)
+                      GString *fingerprint, const gint *cancel,
+                      GError **error)
 {
   g_autoptr(StoreVersion) version = NULL;
   g_autoptr(GError) local = NULL;
@@ -200,7 +206,7 @@ static bool add_slide(const AapiConfig *config, AapiStore *store,
     train = train_patches_new(info->patch_size);
     val = train_patches_new(info->patch_size);
     if (!cut_slide(slide, row->slide_id, info, annotations, train, val,
-                   &n_squares, error) ||
+                   &n_squares, cancel, error) ||
         !cache_write(path, key, train, val, error))
       return false;
     g_message("train: %s: cut %u squares of slide %s: %u train, %u val "
@@ -237,7 +243,8 @@ static void split_when_no_val(TrainDataset *dataset)
 
 TrainDataset *train_dataset_build(const AapiConfig *config, AapiStore *store,
                                   SlideCache *slides,
-                                  const AapiClassInfo *info, GError **error)
+                                  const AapiClassInfo *info,
+                                  const gint *cancel, GError **error)
 {
   g_autoptr(TrainDataset) dataset = g_new0(TrainDataset, 1);
   g_autoptr(GString) fingerprint = g_string_new(NULL);
@@ -249,7 +256,7 @@ TrainDataset *train_dataset_build(const AapiConfig *config, AapiStore *store,
   dataset->val = train_patches_new(info->patch_size);
   for (guint i = 0; i < rows->len; i++)
     if (!add_slide(config, store, slides, info, rows->pdata[i], dataset,
-                   fingerprint, error))
+                   fingerprint, cancel, error))
       return NULL;
 
   TrainPatches *h5 = train_val_load_h5(config, info, error);

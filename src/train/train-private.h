@@ -61,7 +61,8 @@ bool train_extract_square(Slide *slide, const AapiClassInfo *info,
 
 /* Training and held-out validation patches of one class from every
  * annotated slide's newest version, cached under <data>/train-cache.
- * n_slides_out counts the slides that had polygons of the class. */
+ * n_slides_out counts the slides that had polygons of the class.  When
+ * *cancel becomes non-zero, cutting stops with AAPI_ERROR_CONFLICT. */
 typedef struct {
   TrainPatches *train;
   TrainPatches *val;        /* the HDF5 set when the class has one */
@@ -75,7 +76,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(TrainDataset, train_dataset_free)
 
 TrainDataset *train_dataset_build(const AapiConfig *config, AapiStore *store,
                                   SlideCache *slides,
-                                  const AapiClassInfo *info, GError **error);
+                                  const AapiClassInfo *info,
+                                  const gint *cancel, GError **error);
 
 /* The old service's validation set <data>/roi/<Class>_val.h5 (img uint8
  * N,256,256,3 and mask uint8 N,256,256); NULL without error when absent. */

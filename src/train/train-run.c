@@ -279,7 +279,8 @@ StoreTrainRun *train_run_class(TrainContext *context,
   }
 
   g_autoptr(TrainDataset) data = train_dataset_build(
-      context->config, context->store, context->slides, info, error);
+      context->config, context->store, context->slides, info,
+      context->cancel, error);
   if (data == NULL)
     return NULL;
   run->n_train = data->train->n;
