@@ -271,7 +271,8 @@ static StoreVersion *version_lookup(HttpRequest *request,
     return store_version_latest(request->context->store, slide_id, error);
   if (!aapi_parse_int64(name, 1, G_MAXINT64, &seq, NULL)) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
-                "version %s is neither a number nor \"latest\"", name);
+                "version '%s' is not a version number (1, 2, ...) nor "
+                "\"latest\"", name);
     return NULL;
   }
   return store_version_get(request->context->store, slide_id, seq, error);

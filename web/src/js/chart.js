@@ -40,6 +40,14 @@ export function drawF1Chart(canvas, classes) {
   const { ctx, w, h } = setupCanvas(canvas);
   const nMax = Math.max(1, ...classes.map((c) => c.versions.length));
   drawAxes(ctx, w, h, nMax);
+  if (!classes.some((c) => c.versions.length)) {
+    ctx.fillStyle = "#666666";
+    ctx.font = "13px sans-serif";
+    ctx.textAlign = "center";
+    ctx.fillText("No model has been trained or imported yet.",
+      (PAD.left + w - PAD.right) / 2, (PAD.top + h - PAD.bottom) / 2);
+    return;
+  }
   const x = (i) => PAD.left + (nMax === 1 ? 0.5 :
     i / (nMax - 1)) * (w - PAD.left - PAD.right);
   const y = (f1) => PAD.top + (1 - f1) * (h - PAD.top - PAD.bottom);

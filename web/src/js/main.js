@@ -195,6 +195,15 @@ function viewRegion() {
     height: r.height };
 }
 
+async function anyModelServed() {
+  try {
+    const { classes } = await api.models();
+    return Object.values(classes).some((c) => c.current);
+  } catch {
+    return true; // the predict request itself will say what is wrong
+  }
+}
+
 async function predictView() {
   if (!app.slide || app.predictAbort) return;
   const region = viewRegion();
@@ -203,6 +212,15 @@ async function predictView() {
     return;
   }
   const size = region.width * region.height;
+  // Say at once when there is nothing to predict with, before asking
+  // about a long wait.
+  if (!(await anyModelServed())) {
+    status.fail(null, "Prediction failed: no class has a model yet: " +
+      "start one from the " +
+      "Models tab (start missing models from scratch) or import one " +
+      "with aapi import-model.");
+    return;
+  }
   if (size > LARGE_PREDICT_PIXELS && !confirm(`The view covers ` +
       `${region.width}×${region.height} px; prediction may take long. ` +
       "Zoom in, or continue?")) return;
