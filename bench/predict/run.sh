@@ -9,8 +9,9 @@
 # structure-following masks without hours of training).
 #
 # Usage: bench/predict/run.sh [BUILD_DIR]   (default build)
-# Env: REGION=x,y,w,h  BENCH_VARIANTS="fast exact" (also time aapi with
-#      --tiling fast / exact; the default run uses auto)
+# Env: REGION=x,y,w,h  BENCH_VARIANTS="fast exact int8" (also time aapi
+#      with --tiling fast / exact, or exact with --precision int8; the
+#      default run uses auto tiling and float32)
 #      BENCH_OUT=DIR (kept; default a temp dir)
 set -eu
 
@@ -54,9 +55,18 @@ export AAPI_MODEL_DIR="$OUT/model" AAPI_DATA_DIR="$OUT/data"
 export AAPI_MAX_PREDICT_PIXELS=100000000
 measure aapi "$AAPI" predict --slide-file "$SLIDE" --region "$REGION" \
   --format geojson
+# A variant is a tiling (fast, exact) or int8: the exact tiling with the
+# 3x3 convolutions forced to int8 (calibrated on the probe window).
+variant_args() {
+  case $1 in
+    int8) echo "--tiling exact --precision int8" ;;
+    *) echo "--tiling $1" ;;
+  esac
+}
 for v in ${BENCH_VARIANTS:-}; do
-  measure "aapi-$v" "$AAPI" predict --tiling "$v" --slide-file "$SLIDE" \
-    --region "$REGION" --format geojson
+  # shellcheck disable=SC2046
+  measure "aapi-$v" "$AAPI" predict $(variant_args "$v") \
+    --slide-file "$SLIDE" --region "$REGION" --format geojson
 done
 
 models=""
@@ -71,7 +81,7 @@ echo "aapi vs reference (filled polygons, per class):"
 $PY "$HERE/compare.py" --region "$REGION" "$OUT/aapi.out" \
   "$OUT/reference.json" | tee "$OUT/compare.json"
 for v in ${BENCH_VARIANTS:-}; do
-  echo "aapi --tiling $v vs reference:"
+  echo "aapi $(variant_args "$v") vs reference:"
   $PY "$HERE/compare.py" --region "$REGION" "$OUT/aapi-$v.out" \
     "$OUT/reference.json"
 done

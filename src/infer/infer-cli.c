@@ -11,7 +11,7 @@ static char *opt_slide;
 static char *opt_slide_file;
 static char *opt_region;
 static char *opt_format;
-static char *opt_tiling;
+static char *opt_tiling, *opt_precision;
 
 static const GOptionEntry predict_entries[] = {
   { "slide", 0, 0, G_OPTION_ARG_STRING, &opt_slide,
@@ -25,6 +25,9 @@ static const GOptionEntry predict_entries[] = {
   { "tiling", 0, 0, G_OPTION_ARG_STRING, &opt_tiling,
     "auto (default: probe each model), fast (big tiles) or exact (the old "
     "256/64 tiling)", "MODE" },
+  { "precision", 0, 0, G_OPTION_ARG_STRING, &opt_precision,
+    "f32 (default), auto (int8 where it matches f32 on a probe window) "
+    "or int8", "MODE" },
   { NULL }
 };
 
@@ -70,6 +73,12 @@ static InferResult *predict(const AapiConfig *config, const gint64 r[4],
     infer_engine_set_tiling(engine, INFER_MODE_FAST);
   else if (g_strcmp0(opt_tiling, "exact") == 0)
     infer_engine_set_tiling(engine, INFER_MODE_EXACT);
+  if (g_strcmp0(opt_precision, "int8") == 0)
+    infer_engine_set_precision(engine, INFER_PRECISION_INT8);
+  else if (g_strcmp0(opt_precision, "auto") == 0)
+    infer_engine_set_precision(engine, INFER_PRECISION_AUTO);
+  else if (g_strcmp0(opt_precision, "f32") == 0)
+    infer_engine_set_precision(engine, INFER_PRECISION_F32);
   if (opt_slide)
     return infer_predict_region(engine, opt_slide, r[0], r[1], r[2], r[3],
                                 error);
@@ -108,6 +117,9 @@ int cli_predict(int argc, char **argv)
   if (opt_tiling && strcmp(opt_tiling, "auto") != 0 &&
       strcmp(opt_tiling, "fast") != 0 && strcmp(opt_tiling, "exact") != 0)
     return usage_error("--tiling is auto, fast or exact");
+  if (opt_precision && strcmp(opt_precision, "auto") != 0 &&
+      strcmp(opt_precision, "int8") != 0 && strcmp(opt_precision, "f32") != 0)
+    return usage_error("--precision is auto, int8 or f32");
   if (!parse_region(opt_region, region, &error))
     return usage_error(error->message);
   geojson = opt_format && strcmp(opt_format, "geojson") == 0;

@@ -13,11 +13,21 @@ enum {
   INFER_TILING_EXACT,     /* the model leans on tile edges */
 };
 
+/* Whether a model's 3x3 convolutions run in int8, decided on first use. */
+enum {
+  INFER_ARITH_UNKNOWN,
+  INFER_ARITH_F32,
+  INFER_ARITH_INT8,
+};
+
 /* A served model: reference counted (atomic); the model never changes. */
 typedef struct {
   NnModel *model;
   char *version;          /* the file name, an ISO timestamp */
   gint tiling;            /* INFER_TILING_*, atomic */
+  gint arith;             /* INFER_ARITH_*, atomic; INT8 once ranges set */
+  GArray *ranges;         /* calibration (nn_runner_get_ranges), atomic
+                           * pointer, set once */
 } InferModelEntry;
 
 typedef struct {
@@ -35,6 +45,7 @@ struct InferEngine {
   guint n_workers;
   InferWorker *workers;
   InferTilingMode tiling_mode;
+  InferPrecisionMode precision_mode;
 };
 
 InferModelEntry *infer_model_entry_ref(InferModelEntry *entry);

@@ -22,6 +22,8 @@ static void entry_clear(gpointer data)
 
   nn_model_unref(entry->model);
   g_free(entry->version);
+  if (entry->ranges)
+    g_array_unref(entry->ranges);
 }
 
 InferModelEntry *infer_model_entry_ref(InferModelEntry *entry)
@@ -189,6 +191,20 @@ static InferTilingMode tiling_from_env(void)
   return INFER_MODE_AUTO;
 }
 
+static InferPrecisionMode precision_from_env(void)
+{
+  const char *text = g_getenv("AAPI_PREDICT_PRECISION");
+
+  if (g_strcmp0(text, "int8") == 0)
+    return INFER_PRECISION_INT8;
+  if (g_strcmp0(text, "auto") == 0)
+    return INFER_PRECISION_AUTO;
+  if (text && *text && strcmp(text, "f32") != 0)
+    g_warning("AAPI_PREDICT_PRECISION=%s: not f32, auto or int8; using "
+              "f32", text);
+  return INFER_PRECISION_F32;
+}
+
 InferEngine *infer_engine_new(const AapiConfig *config, SlideCache *slides,
                               GError **error)
 {
@@ -207,6 +223,7 @@ InferEngine *infer_engine_new(const AapiConfig *config, SlideCache *slides,
                                           engine->n_classes);
   }
   engine->tiling_mode = tiling_from_env();
+  engine->precision_mode = precision_from_env();
   if (!infer_engine_reload(engine, error)) {
     infer_engine_free(engine);
     return NULL;
@@ -217,6 +234,12 @@ InferEngine *infer_engine_new(const AapiConfig *config, SlideCache *slides,
 void infer_engine_set_tiling(InferEngine *engine, InferTilingMode mode)
 {
   engine->tiling_mode = mode;
+}
+
+void infer_engine_set_precision(InferEngine *engine,
+                                InferPrecisionMode mode)
+{
+  engine->precision_mode = mode;
 }
 
 InferWorker *infer_worker_acquire(InferEngine *engine, GError **error)

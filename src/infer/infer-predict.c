@@ -195,6 +195,91 @@ static int choose_tiling(NnRunner *runner, const InferTiling *tiling,
   return g_atomic_int_get(&entry->tiling);
 }
 
+/* The probe window of the region at this class's scale, s x s RGB. */
+static guint8 *probe_window(const Resized *small, int s)
+{
+  guint8 *rgb = g_malloc((gsize) s * s * 3);
+  int x = 0, y = 0;
+
+  probe_origin(small, s, &x, &y);
+  for (int r = 0; r < s; r++)
+    memcpy(rgb + (gsize) r * s * 3,
+           small->rgb + ((gsize) (y + r) * small->w + x) * 3, (gsize) s * 3);
+  return rgb;
+}
+
+/* Puts the runner in int8 with the entry's calibration. */
+static bool runner_int8(NnRunner *runner, InferModelEntry *entry,
+                        GError **error)
+{
+  GArray *ranges = g_atomic_pointer_get(&entry->ranges);
+
+  if (nn_runner_get_precision(runner) == NN_PRECISION_INT8)
+    return true;
+  return nn_runner_set_ranges(runner, ranges, error) &&
+         nn_runner_set_precision(runner, NN_PRECISION_INT8, error);
+}
+
+/*
+ * Calibrates the model on the probe window (a float32 run records the
+ * ranges the int8 convolutions are scaled by) and compares the int8 run's
+ * mask with the float32 one there.  The ranges and the verdict are kept
+ * with the model; with too little foreground to tell, auto stays float32
+ * for this request and the next one probes again.
+ */
+static bool calibrate(InferEngine *engine, NnRunner *runner,
+                      const InferTiling *tiling, const Resized *small,
+                      InferModelEntry *entry, const char *class_name,
+                      GError **error)
+{
+  int s = MIN(MIN(small->w, small->h), INFER_PROBE_SIZE);
+  gsize n = (gsize) s * s;
+  g_autofree guint8 *rgb = probe_window(small, s);
+  g_autofree float *ref = g_new(float, n);
+  g_autofree float *quant = g_new(float, n);
+  bool forced = engine->precision_mode == INFER_PRECISION_INT8;
+
+  if (!nn_runner_set_precision(runner, NN_PRECISION_CALIBRATE, error) ||
+      !infer_class_heatmap(runner, tiling, rgb, s, s, ref, error) ||
+      !nn_runner_set_precision(runner, NN_PRECISION_INT8, error) ||
+      !infer_class_heatmap(runner, tiling, rgb, s, s, quant, error))
+    return false;
+  double iou = heat_iou(ref, quant, n);
+  if (iou < 0 && !forced)
+    return nn_runner_set_precision(runner, NN_PRECISION_F32, error);
+
+  GArray *ranges = nn_runner_get_ranges(runner);
+  if (!g_atomic_pointer_compare_and_exchange(&entry->ranges, NULL, ranges))
+    g_array_unref(ranges);   /* another worker calibrated first */
+  bool int8 = forced || iou >= INFER_PROBE_IOU;
+  g_atomic_int_set(&entry->arith, int8 ? INFER_ARITH_INT8 : INFER_ARITH_F32);
+  g_message("class %s, model %s: int8 agrees with float32 at IoU %.4f: "
+            "%s", class_name, entry->version, iou, int8 ? "int8" : "float32");
+  return true;
+}
+
+/* Sets the runner's arithmetic for this model, calibrating it first
+ * when nobody has yet. */
+static bool choose_arith(InferEngine *engine, NnRunner *runner,
+                         const InferTiling *tiling, const Resized *small,
+                         InferModelEntry *entry, const char *class_name,
+                         GError **error)
+{
+  if (engine->precision_mode == INFER_PRECISION_F32)
+    return nn_runner_set_precision(runner, NN_PRECISION_F32, error);
+  if (g_atomic_int_get(&entry->arith) == INFER_ARITH_UNKNOWN &&
+      !calibrate(engine, runner, tiling, small, entry, class_name, error))
+    return false;
+  switch (g_atomic_int_get(&entry->arith)) {
+  case INFER_ARITH_INT8:
+    return runner_int8(runner, entry, error);
+  case INFER_ARITH_F32:
+    return nn_runner_set_precision(runner, NN_PRECISION_F32, error);
+  default:
+    return true;    /* undecided: calibrate() left float32 */
+  }
+}
+
 /* The binary, opened mask of one class at region size. */
 static guint8 *class_mask(InferEngine *engine, NnRunner *runner,
                           InferModelEntry *entry, const AapiClassInfo *info,
@@ -220,6 +305,9 @@ static guint8 *class_mask(InferEngine *engine, NnRunner *runner,
   if (mode < 0)
     return NULL;
   tiling.exact = mode != INFER_TILING_FAST;
+  if (!choose_arith(engine, runner, &tiling, small, entry, info->name,
+                    error))
+    return NULL;
   if (!infer_class_heatmap(runner, &tiling, small->rgb, small->w, small->h,
                            heat, error))
     return NULL;

@@ -74,6 +74,24 @@ typedef enum {
 
 void infer_engine_set_tiling(InferEngine *engine, InferTilingMode mode);
 
+/* The arithmetic of the 3x3 convolutions.  F32 (the default) never
+ * quantizes.  AUTO calibrates each model on its first prediction (a
+ * float32 run of the probe window records every convolution's input
+ * range), runs the window again in int8 and keeps int8 when the two masks
+ * agree at IoU >= 0.99, else float32.  INT8 skips the check.
+ * AAPI_PREDICT_PRECISION=f32|auto|int8 sets it at start.  float32 is the
+ * default because the models measured so far (bench/predict) amplify
+ * int8's rounding far beyond what the check allows, and the check costs
+ * two runs of the probe window per model. */
+typedef enum {
+  INFER_PRECISION_AUTO,
+  INFER_PRECISION_INT8,
+  INFER_PRECISION_F32,
+} InferPrecisionMode;
+
+void infer_engine_set_precision(InferEngine *engine,
+                                InferPrecisionMode mode);
+
 /* The result as ASAP XML, the compatible route's answer. */
 GString *infer_result_to_asap(const InferResult *result);
 /* The result as a GeoJSON FeatureCollection with a "models" member:

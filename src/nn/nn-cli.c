@@ -100,6 +100,7 @@ int cli_import_model(int argc, char **argv)
 
 static char *opt_model, *opt_input, *opt_shape, *opt_output;
 static int opt_repeat = 1;
+static gboolean opt_int8;
 
 static const GOptionEntry eval_entries[] = {
   { "model", 0, 0, G_OPTION_ARG_FILENAME, &opt_model,
@@ -112,6 +113,8 @@ static const GOptionEntry eval_entries[] = {
     "Where to write the logits (float32, NCHW)", "OUT.bin" },
   { "repeat", 0, 0, G_OPTION_ARG_INT, &opt_repeat,
     "Run the forward N times and print the times (for benchmarks)", "N" },
+  { "int8", 0, 0, G_OPTION_ARG_NONE, &opt_int8,
+    "Calibrate on the input, then run the 3x3 convolutions in int8", NULL },
   { NULL }
 };
 
@@ -163,8 +166,16 @@ static bool eval(int dims[4], GError **error)
   if (input == NULL)
     return false;
   g_autoptr(NnRunner) runner = nn_runner_new(model, error);
-  if (logits == NULL || runner == NULL ||
-      !timed_forward(runner, input, dims, logits, error) ||
+  if (logits == NULL || runner == NULL)
+    return false;
+  /* The calibrating forward is float32; its ranges scale the int8 one. */
+  if (opt_int8 &&
+      (!nn_runner_set_precision(runner, NN_PRECISION_CALIBRATE, error) ||
+       !nn_runner_forward(runner, input, dims[0], dims[2], dims[3], logits,
+                          error) ||
+       !nn_runner_set_precision(runner, NN_PRECISION_INT8, error)))
+    return false;
+  if (!timed_forward(runner, input, dims, logits, error) ||
       !nn_cli_write_raw(opt_output, logits, n_out * 4, error))
     return false;
   printf("%d,%d,%d,%d\n", dims[0], h->n_classes, oh, ow);

@@ -8,6 +8,11 @@
  * per-channel multiply and add) as fused post-ops, so a conv block runs
  * as two primitives; the concatenation of an up block is never copied
  * (its convolution is split by input channels instead).
+ *
+ * In int8 precision the 3x3 convolutions read 8-bit copies of their
+ * inputs (a quantizing reorder before each) and 8-bit weights, and write
+ * float32 as before, so pooling, up-sampling, the joined convolutions'
+ * sum and the batch norm post-ops are the same in both precisions.
  */
 #include "nn-private.h"
 
@@ -61,6 +66,15 @@ static GPtrArray *arena_free_list;
 
 #define NN_ARENA_ALIGN 4096
 
+/* Where a calibrating forward reads a 3x3 convolution's input: before
+ * step runs, mem holds it. */
+typedef struct {
+  guint step;
+  int q;                /* the convolution's number in network order */
+  dnnl_memory_t mem;
+  gsize size;
+} Probe;
+
 /* Slot buffers are allocated once the plan knows each slot's largest
  * use; memories over them get their handles then. */
 typedef struct {
@@ -81,6 +95,7 @@ typedef struct {
   gsize arena_size;
   dnnl_memory_t input;    /* user memories, handle set per call */
   dnnl_memory_t output;
+  GArray *probes;         /* Probe, for calibrating */
 } Plan;
 
 struct NnRunner {
@@ -89,6 +104,8 @@ struct NnRunner {
   dnnl_engine_t engine;
   dnnl_stream_t stream;
   GHashTable *plans;      /* "n,h,w" -> Plan* */
+  NnPrecision precision;
+  GArray *ranges;         /* float (low, high) per 3x3 convolution */
 };
 
 static bool dnnl_ok(dnnl_status_t status, const char *what, GError **error)
@@ -112,6 +129,7 @@ static void plan_free(gpointer data)
   g_array_unref(plan->slots);
   g_array_unref(plan->bindings);
   g_ptr_array_unref(plan->scratch_mems);
+  g_array_unref(plan->probes);
   g_free(plan);
 }
 
@@ -133,6 +151,7 @@ static Plan *plan_new(int n, int h, int w)
   plan->slots = g_array_new(FALSE, TRUE, sizeof(Slot));
   plan->bindings = g_array_new(FALSE, TRUE, sizeof(Binding));
   plan->scratch_mems = g_ptr_array_new();
+  plan->probes = g_array_new(FALSE, FALSE, sizeof(Probe));
   return plan;
 }
 
@@ -140,6 +159,7 @@ typedef struct {
   NnRunner *runner;
   Plan *plan;
   const NnModel *model;
+  int q;                /* 3x3 convolutions planned so far */
 } Ctx;
 
 /* A memory over ptr (may be NULL for a handle set later). */
@@ -367,16 +387,18 @@ static bool reorder_pd(Ctx *c, const dnnl_memory_desc_t *from,
                  "reorder", error);
 }
 
-/* Brings x into layout want (a reorder step) unless it already is. */
-static bool act_as(Ctx *c, Act *x, const dnnl_memory_desc_t *want,
-                   GError **error)
+/* Brings x into layout (and type) want with a reorder step, scaling by
+ * attr's output scale when given; nothing when x already is so. */
+static bool act_as_attr(Ctx *c, Act *x, const dnnl_memory_desc_t *want,
+                        const_dnnl_primitive_attr_t attr, GError **error)
 {
   dnnl_primitive_desc_t pd = NULL;
   Act y;
 
-  if (dnnl_memory_desc_equal(&x->md, want))
+  if (attr == NULL && dnnl_memory_desc_equal(&x->md, want))
     return true;
-  if (!reorder_pd(c, &x->md, want, c->runner->attr, &pd, error) ||
+  if (!reorder_pd(c, &x->md, want, attr ? attr : c->runner->attr, &pd,
+                  error) ||
       !act_new(c, want, &y, error)) {
     dnnl_primitive_desc_destroy(pd);
     return false;
@@ -390,17 +412,25 @@ static bool act_as(Ctx *c, Act *x, const dnnl_memory_desc_t *want,
   return true;
 }
 
-/* Runs a reorder now: for weights, once per plan. */
-static bool reorder_now(Ctx *c, const dnnl_memory_desc_t *from_md,
-                        const void *from, const dnnl_memory_desc_t *to_md,
-                        void *to, GError **error)
+static bool act_as(Ctx *c, Act *x, const dnnl_memory_desc_t *want,
+                   GError **error)
+{
+  return act_as_attr(c, x, want, NULL, error);
+}
+
+/* Runs a reorder now: for weights, once per plan; attr may scale. */
+static bool reorder_now_attr(Ctx *c, const dnnl_memory_desc_t *from_md,
+                             const void *from,
+                             const dnnl_memory_desc_t *to_md, void *to,
+                             const_dnnl_primitive_attr_t attr,
+                             GError **error)
 {
   dnnl_primitive_desc_t pd = NULL;
   dnnl_primitive_t prim = NULL;
   dnnl_memory_t src = memory_new(c, from_md, (void *) from, error);
   dnnl_memory_t dst = src ? memory_new(c, to_md, to, error) : NULL;
 
-  if (dst == NULL || !reorder_pd(c, from_md, to_md, NULL, &pd, error))
+  if (dst == NULL || !reorder_pd(c, from_md, to_md, attr, &pd, error))
     return false;
   dnnl_status_t st = dnnl_primitive_create(&prim, pd);
   dnnl_primitive_desc_destroy(pd);
@@ -427,6 +457,7 @@ static void md_plain(dnnl_memory_desc_t *md, int ndims, const dnnl_dims_t d,
 static dnnl_memory_t weights_for(Ctx *c, dnnl_primitive_desc_t pd,
                                  const float *data, const dnnl_dims_t d,
                                  dnnl_format_tag_t user_tag, int ic_off,
+                                 const_dnnl_primitive_attr_t attr,
                                  GError **error)
 {
   const dnnl_memory_desc_t *want =
@@ -439,7 +470,7 @@ static dnnl_memory_t weights_for(Ctx *c, dnnl_primitive_desc_t pd,
                                                offsets), "weights", error))
     return NULL;
   void *ptr = owned_alloc(c, dnnl_memory_desc_get_size(want));
-  if (!reorder_now(c, &part, data, want, ptr, error))
+  if (!reorder_now_attr(c, &part, data, want, ptr, attr, error))
     return NULL;
   return memory_new(c, want, ptr, error);
 }
@@ -497,7 +528,11 @@ static dnnl_primitive_attr_t conv_attr(Ctx *c, const ConvSpec *s,
   return attr;
 }
 
+/* The convolution of s over x; src_type other than f32 makes it an
+ * int8 one (s8 weights) whose accumulators out_scales turn into float32
+ * per output channel. */
 static bool conv_pd(Ctx *c, const ConvSpec *s, const Act *x,
+                    dnnl_data_type_t src_type, const float *out_scales,
                     dnnl_primitive_desc_t *pd, GError **error)
 {
   const dnnl_dims_t *xd = &x->md.dims;
@@ -514,6 +549,10 @@ static bool conv_pd(Ctx *c, const ConvSpec *s, const Act *x,
   md_plain(&wei, 4, wd, dnnl_format_tag_any);
   md_plain(&bias, 1, bd, dnnl_x);
   md_plain(&dst, 4, dd, dnnl_format_tag_any);
+  if (src_type != dnnl_f32) {
+    dnnl_memory_desc_init_by_tag(&src, 4, sd, src_type, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&wei, 4, wd, dnnl_s8, dnnl_format_tag_any);
+  }
   if (s->accumulate)
     dst = s->accumulate->md;
   if (!dnnl_ok(dnnl_convolution_forward_desc_init(
@@ -523,6 +562,8 @@ static bool conv_pd(Ctx *c, const ConvSpec *s, const Act *x,
                "convolution", error))
     return false;
   dnnl_primitive_attr_t attr = conv_attr(c, s, &bn_md);
+  if (out_scales != NULL)
+    dnnl_primitive_attr_set_output_scales(attr, s->oc, 1 << 1, out_scales);
   dnnl_status_t st = dnnl_primitive_desc_create(pd, &desc, attr,
                                                 c->runner->engine, NULL);
   dnnl_primitive_attr_destroy(attr);
@@ -563,29 +604,146 @@ static bool conv_dst(Ctx *c, const ConvSpec *s, dnnl_primitive_desc_t pd,
                  y, error);
 }
 
-/* Convolution of x (+ReLU, +BN) into a new activation (or added into
- * s->accumulate); x dies. */
-static bool plan_conv(Ctx *c, const ConvSpec *s, Act *x, GError **error)
+/* Notes where a calibrating forward finds the input of 3x3 convolution
+ * q: in x, before the step about to be added runs. */
+static void probe_add(Ctx *c, int q, const Act *x)
 {
-  dnnl_primitive_desc_t pd = NULL;
+  Probe p = { c->plan->steps->len, q, x->mem,
+              dnnl_memory_desc_get_size(&x->md) };
+
+  g_array_append_val(c->plan->probes, p);
+}
+
+/*
+ * Symmetric scales of an int8 convolution: the input's per tensor from
+ * its calibrated range (u8 when it never goes below zero, as after a
+ * ReLU, else s8), the weights' per output channel from their largest
+ * magnitude over the input channels s uses.  out[k] = in * w[k] turns
+ * the integer sums back into the float32 the next layers expect.
+ */
+typedef struct {
+  dnnl_data_type_t src_type;
+  float in;
+  float *w, *w_inv, *out;   /* oc each */
+} QuantScales;
+
+static bool quant_scales(Ctx *c, const ConvSpec *s, int q, const float *w,
+                         QuantScales *qs, GError **error)
+{
+  GArray *ranges = c->runner->ranges;
+  int ic_total = s->ic_total ? s->ic_total : s->ic, kk = s->k * s->k;
+
+  if (ranges == NULL || (guint) (2 * q + 1) >= ranges->len) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "int8 needs a calibration: no range for convolution %d", q);
+    return false;
+  }
+  float low = g_array_index(ranges, float, 2 * q);
+  float high = g_array_index(ranges, float, 2 * q + 1);
+  float top = MAX(high, -low);
+  qs->src_type = low < 0 ? dnnl_s8 : dnnl_u8;
+  qs->in = (top > 0 ? top : 1.0f) / (low < 0 ? 127.0f : 255.0f);
+  qs->w = owned_alloc(c, 3 * s->oc * sizeof(float));
+  qs->w_inv = qs->w + s->oc;
+  qs->out = qs->w + 2 * s->oc;
+  for (int k = 0; k < s->oc; k++) {
+    const float *row = w + ((gsize) k * ic_total + s->ic_off) * kk;
+    float big = 0;
+    for (int i = 0; i < s->ic * kk; i++)
+      big = MAX(big, fabsf(row[i]));
+    qs->w[k] = big > 0 ? big / 63.0f : 1.0f;
+    qs->w_inv[k] = 1.0f / qs->w[k];
+    qs->out[k] = qs->in * qs->w[k];
+  }
+  return true;
+}
+
+/* An attribute scaling a reorder's output by scale (count of them along
+ * mask); for a plan step (the plan provides scratchpads) or, with step
+ * false, for a reorder run at once with its own scratchpad. */
+static dnnl_primitive_attr_t scale_attr(Ctx *c, bool step, int count,
+                                        int mask, const float *scale)
+{
+  dnnl_primitive_attr_t attr = NULL;
+
+  if (step)
+    dnnl_primitive_attr_clone(&attr, c->runner->attr);
+  else
+    dnnl_primitive_attr_create(&attr);
+  dnnl_primitive_attr_set_output_scales(attr, count, mask, scale);
+  return attr;
+}
+
+/* The weights and bias of s for pd: float32 as stored, or quantized by
+ * qs (the bias in the integer sums' units, which oneDNN adds before the
+ * output scale). */
+static bool conv_params(Ctx *c, const ConvSpec *s, dnnl_primitive_desc_t pd,
+                        const QuantScales *qs, dnnl_memory_t *wmem,
+                        dnnl_memory_t *bmem, GError **error)
+{
   const dnnl_dims_t wd = { s->oc, s->ic_total ? s->ic_total : s->ic, s->k,
                            s->k };
-  dnnl_memory_desc_t bias_md;
-  dnnl_memory_t bmem = NULL;
-  Act y;
-
-  if (!conv_pd(c, s, x, &pd, error))
-    return false;
   const float *w = nn_model_floats(c->model, "%s.weight", s->name);
   const float *b = nn_model_floats(c->model, "%s.bias", s->name);
-  dnnl_memory_t wmem = weights_for(c, pd, w, wd, dnnl_oihw, s->ic_off,
-                                   error);
+  dnnl_primitive_attr_t attr = qs ? scale_attr(c, false, s->oc, 1, qs->w_inv)
+                                  : NULL;
+  dnnl_memory_desc_t bias_md;
+
+  *wmem = weights_for(c, pd, w, wd, dnnl_oihw, s->ic_off, attr, error);
+  if (attr)
+    dnnl_primitive_attr_destroy(attr);
+  *bmem = NULL;
+  if (*wmem == NULL || s->no_bias)
+    return *wmem != NULL;
+  if (qs) {
+    float *scaled = owned_alloc(c, s->oc * sizeof(float));
+    for (int k = 0; k < s->oc; k++)
+      scaled[k] = b[k] / qs->out[k];
+    b = scaled;
+  }
   md_plain(&bias_md, 1, &wd[0], dnnl_x);
-  if (wmem && !s->no_bias)
-    bmem = memory_new(c, &bias_md, (void *) b, error);
-  if (wmem == NULL || (bmem == NULL && !s->no_bias) ||
-      !act_as(c, x, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
-              error) ||
+  *bmem = memory_new(c, &bias_md, (void *) b, error);
+  return *bmem != NULL;
+}
+
+/* Brings x into the convolution's source layout: quantized by qs for an
+ * int8 one. */
+static bool conv_src(Ctx *c, dnnl_primitive_desc_t pd, const QuantScales *qs,
+                     Act *x, GError **error)
+{
+  const dnnl_memory_desc_t *want =
+      dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+
+  if (qs == NULL)
+    return act_as(c, x, want, error);
+  float inv = 1.0f / qs->in;
+  dnnl_primitive_attr_t attr = scale_attr(c, true, 1, 0, &inv);
+  bool ok = act_as_attr(c, x, want, attr, error);
+  dnnl_primitive_attr_destroy(attr);
+  return ok;
+}
+
+/* Convolution of x (+ReLU, +BN) into a new activation (or added into
+ * s->accumulate); x dies.  3x3 convolutions are numbered in network
+ * order: calibration records their inputs, int8 quantizes them. */
+static bool plan_conv(Ctx *c, const ConvSpec *s, Act *x, GError **error)
+{
+  int q = s->k == 3 ? c->q++ : -1;
+  bool int8 = q >= 0 && c->runner->precision == NN_PRECISION_INT8;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_memory_t wmem = NULL, bmem = NULL;
+  QuantScales qs;
+  Act y;
+
+  if (int8 && !quant_scales(c, s, q,
+                            nn_model_floats(c->model, "%s.weight", s->name),
+                            &qs, error))
+    return false;
+  if (!conv_pd(c, s, x, int8 ? qs.src_type : dnnl_f32,
+               int8 ? qs.out : NULL, &pd, error))
+    return false;
+  if (!conv_params(c, s, pd, int8 ? &qs : NULL, &wmem, &bmem, error) ||
+      !conv_src(c, pd, int8 ? &qs : NULL, x, error) ||
       !conv_dst(c, s, pd, &y, error))
     goto fail;
 
@@ -598,6 +756,8 @@ static bool plan_conv(Ctx *c, const ConvSpec *s, Act *x, GError **error)
   int first = (s->accumulate ? 1 : 0) + (s->relu ? 1 : 0);
   if (s->bn && !bn_args(c, s, first, args, &nargs, error))
     goto fail;
+  if (q >= 0 && !int8)
+    probe_add(c, q, x);
   act_release(c, x);
   *x = y;
   return add_pd_step(c, pd, nargs, args, error);
@@ -694,7 +854,8 @@ static bool plan_upconv(Ctx *c, const char *prefix, int ic, int oc, Act *x,
 
   const float *w = nn_model_floats(c->model, "%s.up.weight", prefix);
   const float *b = nn_model_floats(c->model, "%s.up.bias", prefix);
-  dnnl_memory_t wmem = weights_for(c, pd, w, wd, dnnl_iohw, 0, error);
+  dnnl_memory_t wmem = weights_for(c, pd, w, wd, dnnl_iohw, 0, NULL,
+                                   error);
   dnnl_memory_t bmem = wmem ? memory_new(c, &bias, (void *) b, error)
                             : NULL;
   if (bmem == NULL ||
@@ -938,6 +1099,7 @@ NnRunner *nn_runner_new(NnModel *model, GError **error)
   runner->model = nn_model_ref(model);
   runner->plans = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                         plan_free);
+  runner->ranges = g_array_new(FALSE, FALSE, sizeof(float));
   if (!dnnl_ok(dnnl_primitive_attr_create(&runner->attr), "attr", error) ||
       !dnnl_ok(dnnl_primitive_attr_set_scratchpad_mode(
                    runner->attr, dnnl_scratchpad_mode_user), "attr",
@@ -956,6 +1118,7 @@ void nn_runner_free(NnRunner *runner)
   if (runner == NULL)
     return;
   g_hash_table_unref(runner->plans);
+  g_array_unref(runner->ranges);
   if (runner->stream)
     dnnl_stream_destroy(runner->stream);
   if (runner->engine)
@@ -969,6 +1132,59 @@ void nn_runner_free(NnRunner *runner)
 NnModel *nn_runner_get_model(NnRunner *runner)
 {
   return runner->model;
+}
+
+bool nn_runner_set_precision(NnRunner *runner, NnPrecision precision,
+                             GError **error)
+{
+  if (precision == NN_PRECISION_INT8 && runner->ranges->len == 0) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "int8 needs a calibration first");
+    return false;
+  }
+  if (precision == NN_PRECISION_CALIBRATE)
+    g_array_set_size(runner->ranges, 0);
+  if (precision != runner->precision)
+    g_hash_table_remove_all(runner->plans);
+  runner->precision = precision;
+  return true;
+}
+
+NnPrecision nn_runner_get_precision(NnRunner *runner)
+{
+  return runner->precision;
+}
+
+GArray *nn_runner_get_ranges(NnRunner *runner)
+{
+  GArray *copy = g_array_sized_new(FALSE, FALSE, sizeof(float),
+                                   runner->ranges->len);
+
+  g_array_append_vals(copy, runner->ranges->data, runner->ranges->len);
+  return copy;
+}
+
+bool nn_runner_set_ranges(NnRunner *runner, const GArray *ranges,
+                          GError **error)
+{
+  if (ranges->len % 2 != 0) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "ranges come in (low, high) pairs");
+    return false;
+  }
+  for (guint i = 0; i < ranges->len; i += 2) {
+    float low = g_array_index(ranges, float, i);
+    float high = g_array_index(ranges, float, i + 1);
+    if (!isfinite(low) || !isfinite(high) || low > high) {
+      g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                  "range %u is not a finite interval", i / 2);
+      return false;
+    }
+  }
+  g_array_set_size(runner->ranges, 0);
+  g_array_append_vals(runner->ranges, ranges->data, ranges->len);
+  g_hash_table_remove_all(runner->plans);
+  return true;
 }
 
 /* The cached plan for this shape, built on first use. */
@@ -999,10 +1215,47 @@ static Plan *runner_plan(NnRunner *runner, int n, int h, int w, int out_h,
   return plan;
 }
 
+/* Widens the recorded range of probe p's convolution to the floats its
+ * input holds now (padding of blocked layouts is zero, inside any range
+ * a ReLU leaves). */
+static bool probe_read(NnRunner *runner, const Probe *p, GError **error)
+{
+  float *data = NULL;
+  gsize n = p->size / sizeof(float);
+
+  if (!dnnl_ok(dnnl_stream_wait(runner->stream), "stream", error) ||
+      !dnnl_ok(dnnl_memory_get_data_handle(p->mem, (void **) &data),
+               "probe", error))
+    return false;
+  if (runner->ranges->len < (guint) (2 * p->q + 2)) {
+    guint from = runner->ranges->len;
+    g_array_set_size(runner->ranges, 2 * p->q + 2);
+    for (guint i = from; i < runner->ranges->len; i += 2) {
+      g_array_index(runner->ranges, float, i) = INFINITY;
+      g_array_index(runner->ranges, float, i + 1) = -INFINITY;
+    }
+  }
+  float *low = &g_array_index(runner->ranges, float, 2 * p->q);
+  float *high = low + 1;
+  for (gsize i = 0; i < n; i++) {
+    *low = MIN(*low, data[i]);
+    *high = MAX(*high, data[i]);
+  }
+  return true;
+}
+
 static bool plan_steps(NnRunner *runner, Plan *plan, GError **error)
 {
+  guint probe = 0;
+  bool calibrating = runner->precision == NN_PRECISION_CALIBRATE;
+
   for (guint i = 0; i < plan->steps->len; i++) {
     Step *s = &g_array_index(plan->steps, Step, i);
+    for (; calibrating && probe < plan->probes->len &&
+           g_array_index(plan->probes, Probe, probe).step == i; probe++)
+      if (!probe_read(runner, &g_array_index(plan->probes, Probe, probe),
+                      error))
+        return false;
     if (!dnnl_ok(dnnl_primitive_execute(s->prim, runner->stream, s->nargs,
                                         s->args), "execute", error))
       return false;

@@ -115,6 +115,31 @@ class TestParity(unittest.TestCase):
         # auto: big tiles only where the probe finds they agree.
         self.check_parity(self.predict())
 
+    def test_auto_precision_keeps_parity(self):
+        # auto tries int8 on a probe window and keeps it only where its
+        # mask matches float32's; these models amplify int8's rounding,
+        # so the check must fall back and parity must hold.
+        result = run_aapi(["predict", "--slide-file", self.slide,
+                           "--region", ",".join(map(str, REGION)),
+                           "--format", "geojson", "--tiling", "exact",
+                           "--precision", "auto"], env=self.env)
+        self.assertIn("int8 agrees with float32 at IoU", result.stderr)
+        self.check_parity(json.loads(result.stdout))
+
+    def test_forced_int8_answers(self):
+        document = self.predict("--tiling", "exact", "--precision", "int8")
+        self.assertEqual(document["type"], "FeatureCollection")
+        for f in document["features"]:
+            self.assertIn(f["properties"]["classification"]["name"],
+                          CLASSES)
+
+    def test_bad_precision_is_refused(self):
+        result = run_aapi(["predict", "--slide-file", self.slide,
+                           "--region", "0,0,64,64", "--precision", "int4"],
+                          env=self.env, check=False)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("--precision is auto, int8 or f32", result.stderr)
+
     def test_models_member(self):
         document = self.predict()
         self.assertEqual(document["models"]["Glomerulus"], VERSION)

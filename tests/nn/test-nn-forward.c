@@ -133,6 +133,111 @@ static void test_concurrent_runners(void)
   }
 }
 
+/* A model of the depth and widths the bench uses, with weights drawn at
+ * random and input of smooth colour patches in [0, 1]. */
+static NnModel *int8_model(int depth, int wf, bool batch_norm)
+{
+  NnHparams h = { 3, 2, depth, wf, true, batch_norm, NN_UP_UPCONV };
+  NnModel *model = nn_model_new(&h, NULL);
+
+  g_assert_nonnull(model);
+  nn_model_init_random(model, 7);
+  return model;
+}
+
+static float *smooth_input(int n, int side)
+{
+  gsize plane = (gsize) side * side;
+  float *input = g_new(float, plane * 3 * n);
+
+  for (gsize i = 0; i < plane * 3 * n; i++) {
+    gsize p = i % plane, ch = i / plane;
+    input[i] = 0.5f + 0.4f * sinf(0.05f * (p % side) + ch) *
+                          cosf(0.07f * (p / side) + 0.3f * ch);
+  }
+  return input;
+}
+
+/* Calibrated int8 stays near float32: logits within a tenth of their
+ * spread, class decisions nearly all equal; the ranges cover every 3x3
+ * convolution; int8 without a calibration and bad ranges are refused. */
+static void check_int8(bool batch_norm)
+{
+  const int n = 2, side = 64, depth = 3;
+  g_autoptr(NnModel) model = int8_model(depth, 3, batch_norm);
+  g_autoptr(NnRunner) runner = nn_runner_new(model, NULL);
+  g_autofree float *input = smooth_input(n, side);
+  gsize n_out = (gsize) n * 2 * side * side;
+  g_autofree float *f32 = g_new(float, n_out);
+  g_autofree float *int8 = g_new(float, n_out);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false(nn_runner_set_precision(runner, NN_PRECISION_INT8,
+                                         &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  g_clear_error(&error);
+  g_assert_true(nn_runner_set_precision(runner, NN_PRECISION_CALIBRATE,
+                                        &error));
+  g_assert_true(nn_runner_forward(runner, input, n, side, side, f32,
+                                  &error));
+  g_autoptr(GArray) ranges = nn_runner_get_ranges(runner);
+  /* Two per level going down, three per level going up (the joined
+   * convolution runs as two). */
+  g_assert_cmpuint(ranges->len, ==, 2 * (2 * depth + 3 * (depth - 1)));
+  g_assert_true(nn_runner_set_precision(runner, NN_PRECISION_INT8,
+                                        &error));
+  g_assert_true(nn_runner_forward(runner, input, n, side, side, int8,
+                                  &error));
+  g_assert_no_error(error);
+
+  float spread = 0, worst = 0;
+  gsize same = 0, plane = (gsize) side * side;
+  for (gsize i = 0; i < n_out; i++) {
+    spread = MAX(spread, fabsf(f32[i]));
+    worst = MAX(worst, fabsf(f32[i] - int8[i]));
+  }
+  for (gsize b = 0; b < (gsize) n; b++)
+    for (gsize p = 0; p < plane; p++) {
+      const float *a = f32 + b * 2 * plane, *q = int8 + b * 2 * plane;
+      same += (a[plane + p] > a[p]) == (q[plane + p] > q[p]);
+    }
+  g_test_message("int8: worst %g of spread %g, decisions %.4f equal",
+                 worst, spread, (double) same / (n * plane));
+  g_assert_cmpfloat(worst, <, 0.1f * spread);
+  g_assert_cmpfloat((double) same / (n * plane), >=, 0.97);
+
+  /* Shared with another runner, the ranges give the same logits. */
+  g_autoptr(NnRunner) other = nn_runner_new(model, NULL);
+  g_autofree float *again = g_new(float, n_out);
+  g_assert_true(nn_runner_set_ranges(other, ranges, &error));
+  g_assert_true(nn_runner_set_precision(other, NN_PRECISION_INT8, &error));
+  g_assert_true(nn_runner_forward(other, input, n, side, side, again,
+                                  &error));
+  g_assert_cmpmem(again, n_out * sizeof(float), int8, n_out * sizeof(float));
+
+  /* Ranges that are not finite intervals are refused. */
+  float bad[] = { 0, 1, 2 };
+  g_autoptr(GArray) odd = g_array_new(FALSE, FALSE, sizeof(float));
+  g_array_append_vals(odd, bad, 3);
+  g_assert_false(nn_runner_set_ranges(other, odd, &error));
+  g_clear_error(&error);
+  g_array_set_size(odd, 2);
+  g_array_index(odd, float, 0) = 2;
+  g_array_index(odd, float, 1) = NAN;
+  g_assert_false(nn_runner_set_ranges(other, odd, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+}
+
+static void test_int8(void)
+{
+  check_int8(false);
+}
+
+static void test_int8_batch_norm(void)
+{
+  check_int8(true);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -140,5 +245,7 @@ int main(int argc, char **argv)
   g_test_add_func("/nn/forward/generated-cases", test_generated_cases);
   g_test_add_func("/nn/forward/concurrent-runners",
                   test_concurrent_runners);
+  g_test_add_func("/nn/forward/int8", test_int8);
+  g_test_add_func("/nn/forward/int8-batch-norm", test_int8_batch_norm);
   return g_test_run();
 }
