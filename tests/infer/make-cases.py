@@ -69,6 +69,9 @@ def contour_case(name, mask):
 def main():
     resize_case("resize-cubic", 1, 203, 157,
                 [(51, 39), (25, 20), (331, 211), (203, 157)])
+    # Large enough for OpenCV's float vertical pass to round differently
+    # from its integer one at some pixels, as on real regions.
+    resize_case("resize-cubic-large", 2, 1200, 1000, [(300, 250), (150, 125)])
     open_case("open-blobs", blobs(2, 240, 180, 25, 30, 0.0005))
     contour_case("contours-blobs", blobs(3, 300, 200, 60, 25))
     ring = np.zeros((40, 40), np.uint8)
