@@ -71,7 +71,7 @@ static void test_resize_cubic(void)
 {
   static const int sizes[][2] = { { 51, 39 }, { 25, 20 }, { 331, 211 },
                                   { 203, 157 } };
-  static const int large[][2] = { { 300, 250 }, { 150, 125 } };
+  static const int large[][2] = { { 160, 120 }, { 80, 60 } };
 
   check_resize_case("infer-resize-cubic", sizes, G_N_ELEMENTS(sizes));
   check_resize_case("infer-resize-cubic-large", large, G_N_ELEMENTS(large));
