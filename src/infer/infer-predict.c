@@ -141,6 +141,19 @@ static void probe_origin(const Resized *small, int s, int *px, int *py)
   }
 }
 
+/* The probe window of the region at this class's scale, s x s RGB. */
+static guint8 *probe_window(const Resized *small, int s)
+{
+  guint8 *rgb = g_malloc((gsize) s * s * 3);
+  int x = 0, y = 0;
+
+  probe_origin(small, s, &x, &y);
+  for (int r = 0; r < s; r++)
+    memcpy(rgb + (gsize) r * s * 3,
+           small->rgb + ((gsize) (y + r) * small->w + x) * 3, (gsize) s * 3);
+  return rgb;
+}
+
 /* IoU of the two heatmaps' masks at 0.5; -1 when both are empty. */
 static double heat_iou(const float *a, const float *b, gsize n)
 {
@@ -165,18 +178,14 @@ static int choose_tiling(NnRunner *runner, const InferTiling *tiling,
                          const Resized *small, InferModelEntry *entry,
                          const char *class_name, GError **error)
 {
-  int s = MIN(MIN(small->w, small->h), INFER_PROBE_SIZE), x = 0, y = 0;
+  int s = MIN(MIN(small->w, small->h), INFER_PROBE_SIZE);
   gsize n = (gsize) s * s;
-  g_autofree guint8 *rgb = g_malloc(n * 3);
+  g_autofree guint8 *rgb = probe_window(small, s);
   g_autofree float *fast = g_new(float, n);
   g_autofree float *exact = g_new(float, n);
   InferTiling t = *tiling;
   double iou;
 
-  probe_origin(small, s, &x, &y);
-  for (int r = 0; r < s; r++)
-    memcpy(rgb + (gsize) r * s * 3,
-           small->rgb + ((gsize) (y + r) * small->w + x) * 3, (gsize) s * 3);
   t.exact = false;
   if (!infer_class_heatmap(runner, &t, rgb, s, s, fast, error))
     return -1;
@@ -193,19 +202,6 @@ static int choose_tiling(NnRunner *runner, const InferTiling *tiling,
             "IoU %.4f: %s tiling", class_name, entry->version, iou,
             iou >= INFER_PROBE_IOU ? "fast" : "exact");
   return g_atomic_int_get(&entry->tiling);
-}
-
-/* The probe window of the region at this class's scale, s x s RGB. */
-static guint8 *probe_window(const Resized *small, int s)
-{
-  guint8 *rgb = g_malloc((gsize) s * s * 3);
-  int x = 0, y = 0;
-
-  probe_origin(small, s, &x, &y);
-  for (int r = 0; r < s; r++)
-    memcpy(rgb + (gsize) r * s * 3,
-           small->rgb + ((gsize) (y + r) * small->w + x) * 3, (gsize) s * 3);
-  return rgb;
 }
 
 /* Puts the runner in int8 with the entry's calibration. */
