@@ -4,6 +4,7 @@ the reference pipeline's (reference.py --polygons) on one region: per
 class the pixel IoU of the filled polygons and the polygon counts.
 
 Usage: compare.py --region x,y,w,h AAPI.geojson REFERENCE.json
+(either file may also be the other kind: two reference runs compare too).
 Prints JSON {"Class": {"iou": .., "aapi": n, "reference": n}}.
 """
 import argparse
@@ -21,9 +22,13 @@ def fill(polys, x, y, w, h):
     return mask
 
 
-def aapi_polygons(path):
+def polygons(path):
+    """Polygons per class of aapi's GeoJSON or of reference.py's JSON."""
+    data = json.load(open(path))
+    if "features" not in data:
+        return data
     shapes = {}
-    for f in json.load(open(path))["features"]:
+    for f in data["features"]:
         name = f["properties"]["classification"]["name"]
         shapes.setdefault(name, []).append(f["geometry"]["coordinates"][0])
     return shapes
@@ -50,8 +55,8 @@ def main():
     parser.add_argument("reference")
     args = parser.parse_args()
     region = [int(v) for v in args.region.split(",")]
-    print(json.dumps(compare(region, aapi_polygons(args.aapi),
-                             json.load(open(args.reference)))))
+    print(json.dumps(compare(region, polygons(args.aapi),
+                             polygons(args.reference))))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import array
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -131,6 +132,36 @@ class NnCliTest(unittest.TestCase):
         sys.path.insert(0, HERE)
         import make_unet_case
         return make_unet_case
+
+    def test_native_file_back_to_checkpoint(self):
+        """bench/predict/aapimodel.py turns a native file into a
+        checkpoint that gives the fixture's logits (the benchmark runs
+        models aapi trained through PyTorch with it)."""
+        self.torch_or_skip()
+        case = shared_path(FIXTURE)
+        run_aapi(["import-model", os.path.join(case, "model.ckpt"),
+                  "--class", "Glomerulus", "--model-dir", self.models])
+        folder = os.path.join(self.models, "Glomerulus")
+        native = os.path.join(folder, os.listdir(folder)[0])
+        back = os.path.join(self.tmp, "back.ckpt")
+        tool = os.path.join(HERE, "..", "..", "bench", "predict",
+                            "aapimodel.py")
+        subprocess.run([sys.executable, tool, native, back], check=True)
+        _, out = self.eval(back, os.path.join(case, "input.bin"),
+                           "2,3,64,64")
+        expect = read_floats(os.path.join(case, "eval_logits.bin"))
+        self.assertLessEqual(max_diff(read_floats(out), expect), 1e-4)
+
+        # A damaged file is refused, not half read.
+        with open(native, "rb") as f:
+            data = bytearray(f.read())
+        data[100] ^= 1
+        with open(native, "wb") as f:
+            f.write(data)
+        bad = subprocess.run([sys.executable, tool, native, back],
+                             capture_output=True, text=True)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("not an intact .aapimodel", bad.stderr)
 
     def test_unknown_objects_skipped_not_run(self):
         cases = self.torch_or_skip()
