@@ -5,6 +5,19 @@
 #pragma once
 
 #include "infer/infer.h"
+#include "infer/infer-verdict.h"
+
+/* Context kept around each big tile, in resized pixels: beyond it a
+ * tile's edges no longer change the network's output (measured with
+ * bench/predict on depth-5 models). */
+#define INFER_MARGIN 96
+/* Upper bound of a big tile's input edge: memory versus margin cost. */
+#define INFER_MAX_TILE 1024
+/* Probe window edge (resized pixels) and the agreement that allows big
+ * tiles or int8: above the 0.98 kept after opening, for a safety margin.
+ * Verdict files record all four, so changing one makes them stale. */
+#define INFER_PROBE_SIZE 192
+#define INFER_PROBE_IOU 0.99
 
 /* How a model's heatmaps are computed, decided on its first use. */
 enum {
@@ -28,6 +41,10 @@ typedef struct {
   gint arith;             /* INFER_ARITH_*, atomic; INT8 once ranges set */
   GArray *ranges;         /* calibration (nn_runner_get_ranges), atomic
                            * pointer, set once */
+  InferVerdictFile *verdict_file; /* under verdict_lock once shared;
+                                   * NULL: verdicts kept in memory only */
+  GMutex verdict_lock;    /* guards verdict and orders its writes */
+  InferVerdict verdict;   /* the decided verdicts, as in the file */
 } InferModelEntry;
 
 typedef struct {
@@ -50,6 +67,21 @@ struct InferEngine {
 
 InferModelEntry *infer_model_entry_ref(InferModelEntry *entry);
 void infer_model_entry_unref(InferModelEntry *entry);
+
+/* The folder of a class's model files: <model_root or model_dir>/<Class>. */
+char *infer_class_model_dir(const AapiConfig *config,
+                            const AapiClassInfo *info);
+
+/* infer-verdict.c: presets a new entry's tiling, arithmetic and ranges
+ * from its verdict file when one matches. */
+void infer_entry_read_verdicts(InferModelEntry *entry,
+                               const AapiConfig *config,
+                               const AapiClassInfo *info);
+/* Record a decided verdict with the entry and in its file. */
+void infer_entry_note_tiling(InferModelEntry *entry, int tiling,
+                             double iou);
+void infer_entry_note_arith(InferModelEntry *entry, int arith, double iou,
+                            GArray *ranges);
 
 /* A free worker (marked busy) or AAPI_ERROR_BUSY. */
 InferWorker *infer_worker_acquire(InferEngine *engine, GError **error);

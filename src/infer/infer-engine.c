@@ -24,6 +24,9 @@ static void entry_clear(gpointer data)
   g_free(entry->version);
   if (entry->ranges)
     g_array_unref(entry->ranges);
+  infer_verdict_clear(&entry->verdict);
+  infer_verdict_file_free(entry->verdict_file);
+  g_mutex_clear(&entry->verdict_lock);
 }
 
 InferModelEntry *infer_model_entry_ref(InferModelEntry *entry)
@@ -37,12 +40,18 @@ void infer_model_entry_unref(InferModelEntry *entry)
     g_atomic_rc_box_release_full(entry, entry_clear);
 }
 
-static InferModelEntry *entry_new(NnModel *model, const char *version)
+/* A new entry, its probes' verdicts preset from an earlier run when its
+ * verdict file still matches. */
+static InferModelEntry *entry_new(InferEngine *engine, guint c,
+                                  NnModel *model, const char *version)
 {
   InferModelEntry *entry = g_atomic_rc_box_new0(InferModelEntry);
 
   entry->model = nn_model_ref(model);
   entry->version = g_strdup(version);
+  g_mutex_init(&entry->verdict_lock);
+  infer_entry_read_verdicts(entry, engine->config,
+                            engine->config->classes->pdata[c]);
   return entry;
 }
 
@@ -92,7 +101,7 @@ void infer_engine_set_model(InferEngine *engine, const char *class_name,
               class_name, version);
     return;
   }
-  InferModelEntry *entry = entry_new(model, version);
+  InferModelEntry *entry = entry_new(engine, (guint) c, model, version);
 
   /* Swap the pointer only under the lock; free the old one outside. */
   g_mutex_lock(&engine->lock);
@@ -145,13 +154,20 @@ static NnModel *load_model_file(const char *path, GError **error)
   return nn_model_load(path, error);
 }
 
+char *infer_class_model_dir(const AapiConfig *config,
+                            const AapiClassInfo *info)
+{
+  const char *root = info->model_root ? info->model_root
+                                      : config->model_dir;
+
+  return g_build_filename(root, info->name, NULL);
+}
+
 /* Loads the class's newest model when it is not the one served. */
 static void reload_class(InferEngine *engine, guint c)
 {
   const AapiClassInfo *info = engine->config->classes->pdata[c];
-  const char *root = info->model_root ? info->model_root
-                                      : engine->config->model_dir;
-  g_autofree char *dir = g_build_filename(root, info->name, NULL);
+  g_autofree char *dir = infer_class_model_dir(engine->config, info);
   g_autofree char *newest = infer_newest_model_name(dir);
   g_autofree char *serving = current_version(engine, c);
   g_autoptr(GError) local = NULL;

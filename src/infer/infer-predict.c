@@ -16,16 +16,6 @@
 #include <jansson.h>
 #include <string.h>
 
-/* Context kept around each big tile, in resized pixels: beyond it a
- * tile's edges no longer change the network's output (measured with
- * bench/predict on depth-5 models). */
-#define INFER_MARGIN 96
-/* Upper bound of a big tile's input edge: memory versus margin cost. */
-#define INFER_MAX_TILE 1024
-/* Probe window edge (resized pixels) and the agreement that allows big
- * tiles: above the 0.98 kept after opening, for a safety margin. */
-#define INFER_PROBE_SIZE 192
-#define INFER_PROBE_IOU 0.99
 /* The old service's opening: 7 x 7 square, 3 iterations. */
 #define INFER_OPEN_SIZE 7
 #define INFER_OPEN_ITERATIONS 3
@@ -170,9 +160,9 @@ static double heat_iou(const float *a, const float *b, gsize n)
  * Whether big tiles reproduce the old tiling for this model: both ways
  * on a probe window of the region, compared.  A network that leans on
  * tile edges (the old per-pixel max over 16 tiles then differs from one
- * big tile) gets the exact tiling; the choice is kept with the model.
- * With too little foreground to tell, this request runs exact and the
- * next one probes again.
+ * big tile) gets the exact tiling; the choice is kept with the model and
+ * in its verdict file.  With too little foreground to tell, this request
+ * runs exact and the next one probes again.
  */
 static int choose_tiling(NnRunner *runner, const InferTiling *tiling,
                          const Resized *small, InferModelEntry *entry,
@@ -184,7 +174,6 @@ static int choose_tiling(NnRunner *runner, const InferTiling *tiling,
   g_autofree float *fast = g_new(float, n);
   g_autofree float *exact = g_new(float, n);
   InferTiling t = *tiling;
-  double iou;
 
   t.exact = false;
   if (!infer_class_heatmap(runner, &t, rgb, s, s, fast, error))
@@ -192,16 +181,18 @@ static int choose_tiling(NnRunner *runner, const InferTiling *tiling,
   t.exact = true;
   if (!infer_class_heatmap(runner, &t, rgb, s, s, exact, error))
     return -1;
-  iou = heat_iou(fast, exact, n);
+  double iou = heat_iou(fast, exact, n);
   if (iou < 0)
     return INFER_TILING_EXACT;
-  g_atomic_int_set(&entry->tiling, iou >= INFER_PROBE_IOU
-                                       ? INFER_TILING_FAST
-                                       : INFER_TILING_EXACT);
+  int mode = iou >= INFER_PROBE_IOU ? INFER_TILING_FAST
+                                    : INFER_TILING_EXACT;
+
+  g_atomic_int_set(&entry->tiling, mode);
   g_message("class %s, model %s: big tiles agree with the old tiling at "
             "IoU %.4f: %s tiling", class_name, entry->version, iou,
-            iou >= INFER_PROBE_IOU ? "fast" : "exact");
-  return g_atomic_int_get(&entry->tiling);
+            mode == INFER_TILING_FAST ? "fast" : "exact");
+  infer_entry_note_tiling(entry, mode, iou);
+  return mode;
 }
 
 /* Puts the runner in int8 with the entry's calibration. */
@@ -216,12 +207,31 @@ static bool runner_int8(NnRunner *runner, InferModelEntry *entry,
          nn_runner_set_precision(runner, NN_PRECISION_INT8, error);
 }
 
+/* Keeps the calibration and auto's verdict with the model and in its
+ * verdict file; the first calibration wins when workers race. */
+static void keep_calibration(NnRunner *runner, InferModelEntry *entry,
+                             double iou)
+{
+  GArray *ranges = nn_runner_get_ranges(runner);
+  int arith = iou >= INFER_PROBE_IOU ? INFER_ARITH_INT8 : INFER_ARITH_F32;
+
+  if (!g_atomic_pointer_compare_and_exchange(&entry->ranges, NULL, ranges))
+    g_array_unref(ranges);
+  /* Too little foreground decides nothing: no verdict to keep. */
+  if (iou < 0)
+    return;
+  g_atomic_int_set(&entry->arith, arith);
+  infer_entry_note_arith(entry, arith, iou,
+                         g_atomic_pointer_get(&entry->ranges));
+}
+
 /*
  * Calibrates the model on the probe window (a float32 run records the
  * ranges the int8 convolutions are scaled by) and compares the int8 run's
- * mask with the float32 one there.  The ranges and the verdict are kept
- * with the model; with too little foreground to tell, auto stays float32
- * for this request and the next one probes again.
+ * mask with the float32 one there.  The ranges and auto's verdict are
+ * kept with the model, also when int8 is forced; with too little
+ * foreground to tell, auto stays float32 for this request and the next
+ * one probes again.
  */
 static bool calibrate(InferEngine *engine, NnRunner *runner,
                       const InferTiling *tiling, const Resized *small,
@@ -244,28 +254,34 @@ static bool calibrate(InferEngine *engine, NnRunner *runner,
   if (iou < 0 && !forced)
     return nn_runner_set_precision(runner, NN_PRECISION_F32, error);
 
-  GArray *ranges = nn_runner_get_ranges(runner);
-  if (!g_atomic_pointer_compare_and_exchange(&entry->ranges, NULL, ranges))
-    g_array_unref(ranges);   /* another worker calibrated first */
+  keep_calibration(runner, entry, iou);
   bool int8 = forced || iou >= INFER_PROBE_IOU;
-  g_atomic_int_set(&entry->arith, int8 ? INFER_ARITH_INT8 : INFER_ARITH_F32);
   g_message("class %s, model %s: int8 agrees with float32 at IoU %.4f: "
-            "%s", class_name, entry->version, iou, int8 ? "int8" : "float32");
+            "%s%s", class_name, entry->version, iou,
+            int8 ? "int8" : "float32", forced ? " (forced)" : "");
   return true;
 }
 
 /* Sets the runner's arithmetic for this model, calibrating it first
- * when nobody has yet. */
+ * when nobody has yet: forced int8 needs only the ranges, auto needs
+ * the verdict too. */
 static bool choose_arith(InferEngine *engine, NnRunner *runner,
                          const InferTiling *tiling, const Resized *small,
                          InferModelEntry *entry, const char *class_name,
                          GError **error)
 {
-  if (engine->precision_mode == INFER_PRECISION_F32)
+  InferPrecisionMode mode = engine->precision_mode;
+  bool known = mode == INFER_PRECISION_INT8
+                   ? g_atomic_pointer_get(&entry->ranges) != NULL
+                   : g_atomic_int_get(&entry->arith) != INFER_ARITH_UNKNOWN;
+
+  if (mode == INFER_PRECISION_F32)
     return nn_runner_set_precision(runner, NN_PRECISION_F32, error);
-  if (g_atomic_int_get(&entry->arith) == INFER_ARITH_UNKNOWN &&
+  if (!known &&
       !calibrate(engine, runner, tiling, small, entry, class_name, error))
     return false;
+  if (mode == INFER_PRECISION_INT8)
+    return runner_int8(runner, entry, error);
   switch (g_atomic_int_get(&entry->arith)) {
   case INFER_ARITH_INT8:
     return runner_int8(runner, entry, error);

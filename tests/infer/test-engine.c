@@ -54,7 +54,9 @@ static void fixture_set_up(Fixture *f, gconstpointer data)
     return;
   f->tmp = test_make_tmpdir("infer-engine");
   g_autofree char *model_dir = g_build_filename(f->tmp, "model", NULL);
+  g_autofree char *data_dir = g_build_filename(f->tmp, "data", NULL);
   g_setenv("AAPI_MODEL_DIR", model_dir, TRUE);
+  g_setenv("AAPI_DATA_DIR", data_dir, TRUE);
   g_setenv("AAPI_PREDICT_WORKERS", "1", TRUE);
   g_setenv("AAPI_MAX_PREDICT_PIXELS", "1000000", TRUE);
   g_setenv("AAPI_PREDICT_TILING", "fast", TRUE);

@@ -1,12 +1,15 @@
 """Region prediction end to end: parity with the reference of the old
 pipeline (bench/predict/reference.py, PyTorch + OpenCV) on a region of
-kidney_val.svs with small fixed-seed models, then the HTTP answers of
-the predict routes on a real `aapi serve`.
+kidney_val.svs with small fixed-seed models, the probe verdicts kept in
+<data>/model-checks between runs, then the HTTP answers of the predict
+routes on a real `aapi serve`.
 
 Needs Debian's python3-torch, python3-opencv and python3-openslide for
 the models and the reference; skips with a message without them.
 """
 import concurrent.futures
+import configparser
+import hashlib
 import json
 import os
 import subprocess
@@ -23,6 +26,8 @@ BENCH = os.path.join(TOP, "bench", "predict")
 REGION = (500, 6400, 768, 768)
 CLASSES = ("Glomerulus", "Tubules")
 VERSION = "2026-01-01T00:00:00.ckpt"
+PROBE_LINES = ("big tiles agree with the old tiling",
+               "int8 agrees with float32")
 
 
 def need_modules():
@@ -119,10 +124,13 @@ class TestParity(unittest.TestCase):
         # auto tries int8 on a probe window and keeps it only where its
         # mask matches float32's; these models amplify int8's rounding,
         # so the check must fall back and parity must hold.
+        # A data dir of its own: no verdict kept by another test.
+        env = dict(self.env, AAPI_DATA_DIR=tempfile.mkdtemp(
+            prefix="aapi-auto-", dir=self.tmp))
         result = run_aapi(["predict", "--slide-file", self.slide,
                            "--region", ",".join(map(str, REGION)),
                            "--format", "geojson", "--tiling", "exact",
-                           "--precision", "auto"], env=self.env)
+                           "--precision", "auto"], env=env)
         self.assertIn("int8 agrees with float32 at IoU", result.stderr)
         self.check_parity(json.loads(result.stdout))
 
@@ -148,6 +156,112 @@ class TestParity(unittest.TestCase):
             props = f["properties"]
             self.assertRegex(props["name"], r"^(Glomerulus|Tubules)_\d{3}$")
             self.assertEqual(f["geometry"]["type"], "Polygon")
+
+
+class TestVerdicts(unittest.TestCase):
+    """The tiling and arithmetic verdicts of each model are kept in
+    <data>/model-checks/<Class>/<version>.ini: a later run reads them
+    instead of probing; a damaged, stale or unwritable file costs only a
+    probe and a warning."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.slide = shared_path("data/slides/kidney_val.svs")
+        cls.tmp = Fixture.get()
+
+    def setUp(self):
+        self.data = tempfile.mkdtemp(prefix="aapi-verdict-", dir=self.tmp)
+        self.checks = os.path.join(self.data, "model-checks")
+
+    def predict(self):
+        return run_aapi(["predict", "--slide-file", self.slide,
+                         "--region", ",".join(map(str, REGION)),
+                         "--format", "geojson", "--precision", "auto"],
+                        env={"AAPI_MODEL_DIR": os.path.join(self.tmp,
+                                                            "model"),
+                             "AAPI_DATA_DIR": self.data})
+
+    def ini_path(self, name):
+        return os.path.join(self.checks, name, VERSION + ".ini")
+
+    def read_ini(self, name):
+        parser = configparser.ConfigParser(interpolation=None)
+        with open(self.ini_path(name), encoding="utf-8") as f:
+            parser.read_file(f)
+        return parser
+
+    def edit_ini(self, name, key, value):
+        parser = self.read_ini(name)
+        parser["model"][key] = value
+        with open(self.ini_path(name), "w", encoding="utf-8") as f:
+            parser.write(f)
+
+    def assert_probed(self, result):
+        for line in PROBE_LINES:
+            self.assertEqual(result.stderr.count(line), len(CLASSES),
+                             result.stderr)
+
+    def assert_kept(self, name):
+        """The file holds both verdicts, keyed by the model's bytes."""
+        model = os.path.join(self.tmp, "model", name, VERSION)
+        with open(model, "rb") as f:
+            md5 = hashlib.md5(f.read()).hexdigest()
+        ini = self.read_ini(name)
+        self.assertEqual(ini["model"]["model-md5"], md5)
+        self.assertEqual(int(ini["model"]["model-size"]),
+                         os.path.getsize(model))
+        self.assertEqual(ini["model"]["patch-size"], "256")
+        self.assertIn(ini["verdict"]["tiling"], ("fast", "exact"))
+        self.assertIn(ini["verdict"]["arith"], ("f32", "int8"))
+        ranges = [r for r in ini["verdict"]["ranges"].split(";") if r]
+        self.assertGreater(len(ranges), 0)
+        self.assertEqual(len(ranges) % 2, 0)
+
+    def test_second_run_reads_the_verdicts(self):
+        first = self.predict()
+        self.assert_probed(first)
+        for name in CLASSES:
+            self.assert_kept(name)
+        second = self.predict()
+        self.assertEqual(second.stderr.count("verdict read from"),
+                         len(CLASSES), second.stderr)
+        for line in PROBE_LINES:
+            self.assertNotIn(line, second.stderr)
+        self.assertEqual(second.stdout, first.stdout)
+
+    def test_damaged_and_stale_files_are_rewritten(self):
+        first = self.predict()
+        # Garbage, a changed model and changed tiling settings.
+        cases = (("Glomerulus", None), ("Tubules", "model-size"),
+                 ("Glomerulus", "patch-size"))
+        for name, key in cases:
+            with self.subTest(cls=name, key=key):
+                if key is None:
+                    with open(self.ini_path(name), "wb") as f:
+                        f.write(b"\x00\xff\xfe[[garbage\n=\x80\n")
+                else:
+                    self.edit_ini(name, key, "512")
+                again = self.predict()
+                self.assertIn(f"ignoring {self.ini_path(name)}",
+                              again.stderr)
+                self.assertIn("probing again", again.stderr)
+                self.assertEqual(again.stdout, first.stdout)
+                self.assert_kept(name)
+        self.assertEqual(self.predict().stderr.count("verdict read from"),
+                         len(CLASSES))
+
+    def test_unwritable_folder_still_predicts(self):
+        first = self.predict()
+        # A regular file where the folder should be.
+        data = tempfile.mkdtemp(prefix="aapi-verdict-", dir=self.tmp)
+        self.data, self.checks = data, os.path.join(data, "model-checks")
+        with open(self.checks, "w") as f:
+            f.write("not a folder\n")
+        blocked = self.predict()
+        self.assertEqual(blocked.stdout, first.stdout)
+        self.assertEqual(blocked.stderr.count("cannot keep the verdict"),
+                         len(CLASSES), blocked.stderr)
+        self.assertTrue(os.path.isfile(self.checks))
 
 
 class TestRoutes(unittest.TestCase):
