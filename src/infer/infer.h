@@ -65,6 +65,8 @@ InferResult *infer_predict_slide(InferEngine *engine, Slide *slide,
 /* How heatmaps are computed.  AUTO (the default) probes each model on
  * its first prediction and uses big tiles with margins when they agree
  * with the old 256/64 tiling, else repeats that tiling tile by tile.
+ * The verdict is kept in <data_dir>/model-checks/<Class>/<version>.ini,
+ * so a model file is probed once, not once per start.
  * AAPI_PREDICT_TILING=auto|fast|exact sets it at start. */
 typedef enum {
   INFER_MODE_AUTO,
@@ -78,7 +80,8 @@ void infer_engine_set_tiling(InferEngine *engine, InferTilingMode mode);
  * quantizes.  AUTO calibrates each model on its first prediction (a
  * float32 run of the probe window records every convolution's input
  * range), runs the window again in int8 and keeps int8 when the two masks
- * agree at IoU >= 0.99, else float32.  INT8 skips the check.
+ * agree at IoU >= 0.99, else float32; the verdict and the calibration
+ * are kept with the tiling's.  INT8 skips the check.
  * AAPI_PREDICT_PRECISION=f32|auto|int8 sets it at start.  float32 is the
  * default because the models measured so far (bench/predict) amplify
  * int8's rounding far beyond what the check allows, and the check costs
