@@ -9,10 +9,18 @@
 # structure-following masks without hours of training).
 #
 # Usage: bench/predict/run.sh [BUILD_DIR]   (default build)
-# Env: REGION=x,y,w,h  BENCH_VARIANTS="fast exact int8" (also time aapi
-#      with --tiling fast / exact, or exact with --precision int8; the
-#      default run uses auto tiling and float32)
+# Env: REGION=x,y,w,h  BENCH_VARIANTS="auto fast int8" (also time aapi
+#      with --tiling auto / fast, or exact with --precision int8; the
+#      default run uses the exact tiling and float32)
 #      BENCH_OUT=DIR (kept; default a temp dir)
+#      WEIGHTS=synthetic (default: make_models.py) or trained: models aapi
+#      trains itself (`aapi train --bootstrap`, depth 5 wf 4, on
+#      kidney_train; TRAIN_EPOCHS x TRAIN_PATCHES, default 10 x 64, about
+#      3 min per class), or TRAINED_DIR=DIR with <Class>/*.aapimodel
+#      already trained; both sides then run those weights as checkpoints
+#      BENCH_EMULATE="bf16 int8": also the reference with its
+#      convolutions rounded to bf16 or to aapi's int8 (emulate.py), to
+#      see whether a precision would keep the masks with these weights
 set -eu
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,11 +40,47 @@ CLASSES="Glomerulus Artery Tubules Arteriole"
 mkdir -p "$OUT"
 echo "output in $OUT"
 
+# Trains depth-5 wf-4 models with aapi's own trainer into $1/model.
+train_models() {
+  mkdir -p "$1/slides"
+  ln -sf "$SHARED/data/slides/kidney_train.svs" \
+    "$SHARED/data/slides/kidney_train.xml" "$1/slides/"
+  (
+    export AAPI_DATA_DIR="$1/data" AAPI_MODEL_DIR="$1/model"
+    export AAPI_BOOTSTRAP_DEPTH=5 AAPI_BOOTSTRAP_WF=4 AAPI_TRAIN_BATCH=8
+    export AAPI_TRAIN_EPOCHS=${TRAIN_EPOCHS:-10}
+    export AAPI_TRAIN_MAX_PATCHES=${TRAIN_PATCHES:-64}
+    unset AAPI_DATABASE_URL
+    "$AAPI" init-db >/dev/null
+    "$AAPI" init-data --slide-dir "$1/slides" >/dev/null
+    for c in $CLASSES; do
+      "$AAPI" train --bootstrap --class "$c" 2>&1 | grep "promoted\|F1"
+    done
+  )
+}
+
 # Weights shared by both sides.
 if [ ! -d "$OUT/model/Tubules" ]; then
-  $PY "$HERE/make_models.py" --slide "$SHARED/data/slides/kidney_train.svs" \
-    --annotations "$SHARED/data/slides/kidney_train.xml" \
-    --out "$OUT/model" --depth 5 --wf 4
+  case ${WEIGHTS:-synthetic} in
+    synthetic)
+      $PY "$HERE/make_models.py" \
+        --slide "$SHARED/data/slides/kidney_train.svs" \
+        --annotations "$SHARED/data/slides/kidney_train.xml" \
+        --out "$OUT/model" --depth 5 --wf 4 ;;
+    trained)
+      trained=${TRAINED_DIR:-}
+      if [ -z "$trained" ]; then
+        trained=$OUT/train
+        train_models "$trained"
+        trained=$trained/model
+      fi
+      for c in $CLASSES; do
+        native=$(ls "$trained/$c/"*.aapimodel | tail -n 1)
+        mkdir -p "$OUT/model/$c"
+        $PY "$HERE/aapimodel.py" "$native" "$OUT/model/$c/$VERSION"
+      done ;;
+    *) echo "WEIGHTS is synthetic or trained" >&2; exit 2 ;;
+  esac
 fi
 
 # Seconds and peak resident memory of a command, from /usr/bin/time -v.
@@ -55,7 +99,7 @@ export AAPI_MODEL_DIR="$OUT/model" AAPI_DATA_DIR="$OUT/data"
 export AAPI_MAX_PREDICT_PIXELS=100000000
 measure aapi "$AAPI" predict --slide-file "$SLIDE" --region "$REGION" \
   --format geojson
-# A variant is a tiling (fast, exact) or int8: the exact tiling with the
+# A variant is a tiling (auto, fast, exact) or int8: the exact tiling with the
 # 3x3 convolutions forced to int8 (calibrated on the probe window).
 variant_args() {
   case $1 in
@@ -77,6 +121,12 @@ done
 measure reference $PY "$HERE/reference.py" --slide "$SLIDE" \
   --region "$REGION" --polygons "$OUT/reference.json" $models
 
+for e in ${BENCH_EMULATE:-}; do
+  # shellcheck disable=SC2086
+  measure "emulate-$e" $PY "$HERE/emulate.py" "$e" --slide "$SLIDE" \
+    --region "$REGION" --polygons "$OUT/emulate-$e.json" $models
+done
+
 echo "aapi vs reference (filled polygons, per class):"
 $PY "$HERE/compare.py" --region "$REGION" "$OUT/aapi.out" \
   "$OUT/reference.json" | tee "$OUT/compare.json"
@@ -85,7 +135,12 @@ for v in ${BENCH_VARIANTS:-}; do
   $PY "$HERE/compare.py" --region "$REGION" "$OUT/aapi-$v.out" \
     "$OUT/reference.json"
 done
-grep "tiling" "$OUT/aapi.time" || true
-awk '$1 == "reference" { r = $2 } $1 != "reference" { t[$1] = $2 }
+for e in ${BENCH_EMULATE:-}; do
+  echo "reference in $e vs reference:"
+  $PY "$HERE/compare.py" --region "$REGION" "$OUT/emulate-$e.json" \
+    "$OUT/reference.json"
+done
+grep -h "tiling at IoU\|float32 at IoU" "$OUT"/aapi*.time || true
+awk '$1 == "reference" { r = $2 } $1 ~ /^aapi/ { t[$1] = $2 }
      END { for (k in t) printf "speed-up %s: %.1fx (reference %.1f s / "\
            "%.1f s)\n", k, r / t[k], r, t[k] }' "$OUT/times"

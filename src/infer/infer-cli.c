@@ -23,8 +23,8 @@ static const GOptionEntry predict_entries[] = {
   { "format", 0, 0, G_OPTION_ARG_STRING, &opt_format,
     "asap (default) or geojson", "FORMAT" },
   { "tiling", 0, 0, G_OPTION_ARG_STRING, &opt_tiling,
-    "auto (default: probe each model), fast (big tiles) or exact (the old "
-    "256/64 tiling)", "MODE" },
+    "exact (default: the old 256/64 tiling), auto (big tiles where a "
+    "probe window agrees with it) or fast (big tiles)", "MODE" },
   { "precision", 0, 0, G_OPTION_ARG_STRING, &opt_precision,
     "f32 (default), auto (int8 where it matches f32 on a probe window) "
     "or int8", "MODE" },
@@ -73,6 +73,8 @@ static InferResult *predict(const AapiConfig *config, const gint64 r[4],
     infer_engine_set_tiling(engine, INFER_MODE_FAST);
   else if (g_strcmp0(opt_tiling, "exact") == 0)
     infer_engine_set_tiling(engine, INFER_MODE_EXACT);
+  else if (g_strcmp0(opt_tiling, "auto") == 0)
+    infer_engine_set_tiling(engine, INFER_MODE_AUTO);
   if (g_strcmp0(opt_precision, "int8") == 0)
     infer_engine_set_precision(engine, INFER_PRECISION_INT8);
   else if (g_strcmp0(opt_precision, "auto") == 0)

@@ -193,18 +193,21 @@ bool infer_engine_reload(InferEngine *engine, GError **error)
   return true;
 }
 
+/* Exact by default: a probe window's agreement does not bound a whole
+ * region's, and one class's big-tile errors move the other classes'
+ * pixels through the per-pixel combination (bench/predict/README.md). */
 static InferTilingMode tiling_from_env(void)
 {
   const char *text = g_getenv("AAPI_PREDICT_TILING");
 
-  if (g_strcmp0(text, "exact") == 0)
-    return INFER_MODE_EXACT;
+  if (g_strcmp0(text, "auto") == 0)
+    return INFER_MODE_AUTO;
   if (g_strcmp0(text, "fast") == 0)
     return INFER_MODE_FAST;
-  if (text && *text && strcmp(text, "auto") != 0)
-    g_warning("AAPI_PREDICT_TILING=%s: not auto, fast or exact; using "
-              "auto", text);
-  return INFER_MODE_AUTO;
+  if (text && *text && strcmp(text, "exact") != 0)
+    g_warning("AAPI_PREDICT_TILING=%s: not exact, auto or fast; using "
+              "exact", text);
+  return INFER_MODE_EXACT;
 }
 
 static InferPrecisionMode precision_from_env(void)

@@ -117,8 +117,17 @@ class TestParity(unittest.TestCase):
         self.check_parity(self.predict("--tiling", "exact"))
 
     def test_default_tiling_matches_reference(self):
+        # The default is the exact tiling: no probe runs.
+        result = run_aapi(["predict", "--slide-file", self.slide,
+                           "--region", ",".join(map(str, REGION)),
+                           "--format", "geojson"], env=self.env)
+        for line in PROBE_LINES:
+            self.assertNotIn(line, result.stderr)
+        self.check_parity(json.loads(result.stdout))
+
+    def test_auto_tiling_matches_reference(self):
         # auto: big tiles only where the probe finds they agree.
-        self.check_parity(self.predict())
+        self.check_parity(self.predict("--tiling", "auto"))
 
     def test_auto_precision_keeps_parity(self):
         # auto tries int8 on a probe window and keeps it only where its
@@ -176,7 +185,8 @@ class TestVerdicts(unittest.TestCase):
     def predict(self):
         return run_aapi(["predict", "--slide-file", self.slide,
                          "--region", ",".join(map(str, REGION)),
-                         "--format", "geojson", "--precision", "auto"],
+                         "--format", "geojson", "--tiling", "auto",
+                         "--precision", "auto"],
                         env={"AAPI_MODEL_DIR": os.path.join(self.tmp,
                                                             "model"),
                              "AAPI_DATA_DIR": self.data})
