@@ -342,6 +342,16 @@ void infer_entry_read_verdicts(InferModelEntry *entry,
   if (entry->verdict_file == NULL ||
       !infer_verdict_load(entry->verdict_file, &entry->verdict))
     return;
+  /* A calibration of another shape of network cannot run this one: the
+   * int8 verdict goes, the tiling one stays. */
+  guint want = 2 * nn_model_range_count(entry->model);
+  if (entry->verdict.ranges && entry->verdict.ranges->len != want) {
+    g_warning("%s: ignoring its int8 calibration (%u values, this model "
+              "needs %u); probing again", entry->verdict_file->path,
+              entry->verdict.ranges->len, want);
+    g_clear_pointer(&entry->verdict.ranges, g_array_unref);
+    entry->verdict.arith = INFER_ARITH_UNKNOWN;
+  }
 
   /* The entry is not shared yet: plain stores are enough. */
   entry->tiling = entry->verdict.tiling;

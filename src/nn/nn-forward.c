@@ -1164,12 +1164,22 @@ GArray *nn_runner_get_ranges(NnRunner *runner)
   return copy;
 }
 
+guint nn_model_range_count(const NnModel *model)
+{
+  const NnHparams *h = nn_model_get_hparams(model);
+
+  return 2 * (guint) h->depth + 3 * (guint) (h->depth - 1);
+}
+
 bool nn_runner_set_ranges(NnRunner *runner, const GArray *ranges,
                           GError **error)
 {
-  if (ranges->len % 2 != 0) {
+  guint want = 2 * nn_model_range_count(runner->model);
+
+  if (ranges->len != want) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
-                "ranges come in (low, high) pairs");
+                "a calibration of this model has %u (low, high) pairs, "
+                "not %u values", want / 2, ranges->len);
     return false;
   }
   for (guint i = 0; i < ranges->len; i += 2) {

@@ -124,6 +124,11 @@ NnPrecision nn_runner_get_precision(NnRunner *runner);
  * convolution in network order; a new array (empty before calibrating).
  * Set them on another runner of the same model to share a calibration. */
 GArray *nn_runner_get_ranges(NnRunner *runner);
+/* How many (low, high) pairs a calibration of this model holds: one per
+ * 3x3 convolution, two per level going down and three per level going
+ * up (the first one's input is split at the concatenation). */
+guint nn_model_range_count(const NnModel *model);
+/* Refuses ranges of another count, not finite, or with low > high. */
 bool nn_runner_set_ranges(NnRunner *runner, const GArray *ranges,
                           GError **error);
 

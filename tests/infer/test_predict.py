@@ -260,6 +260,22 @@ class TestVerdicts(unittest.TestCase):
         self.assertEqual(self.predict().stderr.count("verdict read from"),
                          len(CLASSES))
 
+    def test_calibration_of_another_size_is_dropped(self):
+        first = self.predict()
+        parser = self.read_ini("Tubules")
+        pairs = [r for r in parser["verdict"]["ranges"].split(";") if r]
+        parser["verdict"]["ranges"] = ";".join(pairs[:2]) + ";"
+        with open(self.ini_path("Tubules"), "w", encoding="utf-8") as f:
+            parser.write(f)
+        again = self.predict()
+        self.assertIn("ignoring its int8 calibration (2 values", again.stderr)
+        self.assertEqual(again.stderr.count("int8 agrees with float32"), 1,
+                         again.stderr)
+        self.assertEqual(again.stdout, first.stdout)
+        self.assert_kept("Tubules")
+        self.assertEqual(len([r for r in self.read_ini("Tubules")["verdict"]
+                              ["ranges"].split(";") if r]), len(pairs))
+
     def test_unwritable_folder_still_predicts(self):
         first = self.predict()
         # A regular file where the folder should be.

@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <string.h>
 #include <sys/wait.h>
 
 #define TOLERANCE 1e-4
@@ -215,15 +216,24 @@ static void check_int8(bool batch_norm)
                                   &error));
   g_assert_cmpmem(again, n_out * sizeof(float), int8, n_out * sizeof(float));
 
-  /* Ranges that are not finite intervals are refused. */
-  float bad[] = { 0, 1, 2 };
-  g_autoptr(GArray) odd = g_array_new(FALSE, FALSE, sizeof(float));
-  g_array_append_vals(odd, bad, 3);
+  /* Ranges of another count, or not finite intervals, are refused. */
+  g_assert_cmpuint(ranges->len, ==, 2 * nn_model_range_count(model));
+  g_autoptr(GArray) odd = g_array_copy(ranges);
+  g_array_set_size(odd, ranges->len - 1);
+  g_assert_false(nn_runner_set_ranges(other, odd, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  g_clear_error(&error);
+  g_array_set_size(odd, ranges->len - 2);
   g_assert_false(nn_runner_set_ranges(other, odd, &error));
   g_clear_error(&error);
-  g_array_set_size(odd, 2);
-  g_array_index(odd, float, 0) = 2;
+  g_array_set_size(odd, ranges->len);
+  memcpy(odd->data, ranges->data, ranges->len * sizeof(float));
   g_array_index(odd, float, 1) = NAN;
+  g_assert_false(nn_runner_set_ranges(other, odd, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  g_clear_error(&error);
+  g_array_index(odd, float, 0) = 3;
+  g_array_index(odd, float, 1) = 2;
   g_assert_false(nn_runner_set_ranges(other, odd, &error));
   g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
 }
