@@ -11,7 +11,9 @@
 bool nn_cli_parse_shape(const char *text, int dims[4], GError **error);
 
 /* Reads the raw array `what` from path; it must be exactly `want` bytes
- * long. Returns g_free-able data or NULL. */
+ * long.  At most want + 1 bytes are read, so a pipe or a device such as
+ * /dev/zero fails as soon as it proves too long.  Returns g_free-able
+ * data or NULL. */
 void *nn_cli_read_exact(const char *what, const char *path, guint64 want,
                         GError **error);
 

@@ -7,6 +7,11 @@
 #include "common/aapi-error.h"
 #include "common/config.h"
 
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
 /* Raw arrays over this size are refused rather than read. */
 #define NN_CLI_MAX_BYTES (G_GUINT64_CONSTANT(2) << 30)
 
@@ -32,13 +37,71 @@ bool nn_cli_parse_shape(const char *text, int dims[4], GError **error)
   return true;
 }
 
+/* Opens path for reading; a missing file is NOT_FOUND. */
+static FILE *open_input(const char *what, const char *path, GError **error)
+{
+  FILE *file = g_fopen(path, "rb");
+
+  if (file == NULL) {
+    int saved = errno;
+    g_set_error(error, AAPI_ERROR,
+                saved == ENOENT ? AAPI_ERROR_NOT_FOUND : AAPI_ERROR_IO,
+                "%s %s: %s", what, path, g_strerror(saved));
+  }
+  return file;
+}
+
+static void set_size_error(GError **error, const char *what,
+                           const char *path, const char *relation,
+                           guint64 have, guint64 want)
+{
+  g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+              "%s %s has %s%" G_GUINT64_FORMAT " bytes, the shape needs %"
+              G_GUINT64_FORMAT, what, path, relation, have, want);
+}
+
+/* A regular file's size says at once whether it fits; pipes and devices
+ * (/dev/zero never ends) have no size and are read. */
+static bool check_regular_size(FILE *file, const char *what,
+                               const char *path, guint64 want,
+                               GError **error)
+{
+  struct stat st;
+
+  if (fstat(fileno(file), &st) != 0 || !S_ISREG(st.st_mode) ||
+      (guint64) st.st_size == want)
+    return true;
+  set_size_error(error, what, path, "", (guint64) st.st_size, want);
+  return false;
+}
+
+/* Reads want bytes and then tries one more, so that no input, however
+ * long, is read further than that. */
+static bool read_bounded(FILE *file, const char *what, const char *path,
+                         char *data, guint64 want, GError **error)
+{
+  gsize got = fread(data, 1, want, file);
+  char extra;
+
+  if (got == want && fread(&extra, 1, 1, file) == 1) {
+    set_size_error(error, what, path, "more than ", want, want);
+    return false;
+  }
+  if (ferror(file)) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO, "%s %s: %s", what, path,
+                g_strerror(errno));
+    return false;
+  }
+  if (got != want) {
+    set_size_error(error, what, path, "", got, want);
+    return false;
+  }
+  return true;
+}
+
 void *nn_cli_read_exact(const char *what, const char *path, guint64 want,
                         GError **error)
 {
-  g_autoptr(GError) local = NULL;
-  g_autofree char *data = NULL;
-  gsize len = 0;
-
   /* The size is checked first so that a huge shape reads nothing. */
   if (want > NN_CLI_MAX_BYTES) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_TOO_LARGE,
@@ -46,18 +109,22 @@ void *nn_cli_read_exact(const char *what, const char *path, guint64 want,
                 want);
     return NULL;
   }
-  if (!g_file_get_contents(path, &data, &len, &local)) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND, "%s: %s", what,
-                local->message);
+  FILE *file = open_input(what, path, error);
+  if (file == NULL)
     return NULL;
+
+  g_autofree char *data = NULL;
+  bool ok = check_regular_size(file, what, path, want, error);
+  if (ok) {
+    data = g_try_malloc(MAX(want, 1));
+    if (data == NULL)
+      g_set_error(error, AAPI_ERROR, AAPI_ERROR_TOO_LARGE,
+                  "%s of %" G_GUINT64_FORMAT " bytes does not fit in "
+                  "memory", what, want);
+    ok = data && read_bounded(file, what, path, data, want, error);
   }
-  if (len != want) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
-                "%s %s has %" G_GSIZE_FORMAT " bytes, the shape needs %"
-                G_GUINT64_FORMAT, what, path, len, want);
-    return NULL;
-  }
-  return g_steal_pointer(&data);
+  fclose(file);
+  return ok ? g_steal_pointer(&data) : NULL;
 }
 
 bool nn_cli_write_raw(const char *path, const void *data, gsize bytes,

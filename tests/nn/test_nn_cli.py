@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 import zipfile
 
@@ -55,11 +56,28 @@ class NnCliTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def eval(self, model, inp, shape, check=True):
+    def eval(self, model, inp, shape, check=True, timeout=600):
         out = os.path.join(self.tmp, "out.bin")
         result = run_aapi(["nn-eval", "--model", model, "--input", inp,
-                           "--shape", shape, "--output", out], check=check)
+                           "--shape", shape, "--output", out], check=check,
+                          timeout=timeout)
         return result, out
+
+    def fifo_with(self, data):
+        """A FIFO that a thread fills with data and then closes."""
+        path = os.path.join(self.tmp, f"fifo-{len(data)}")
+        os.mkfifo(path)
+
+        def write():
+            try:
+                with open(path, "wb") as f:
+                    f.write(data)
+            except BrokenPipeError:
+                pass  # the reader stops at the size it needs
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        return path, writer
 
     def test_eval_checkpoint_and_imported(self):
         case = shared_path(FIXTURE)
@@ -123,6 +141,32 @@ class NnCliTest(unittest.TestCase):
             result, _ = self.eval(ckpt, inp, shape, check=False)
             self.assertEqual(result.returncode, 1, shape)
             self.assertIn(text, result.stderr, shape)
+
+    def test_eval_input_read_only_as_far_as_needed(self):
+        # 2*3*48*40 float32 values: 46080 bytes.  An endless device or a
+        # pipe is read no further than one byte past that, so a wrong
+        # input fails at once instead of filling the memory.
+        ckpt = os.path.join(shared_path(FIXTURE), "model.ckpt")
+        short = os.path.join(self.tmp, "short.bin")
+        with open(short, "wb") as f:
+            f.write(b"\0" * 46079)
+        cases = [("/dev/zero", "has more than 46080 bytes"),
+                 (short, "has 46079 bytes"),
+                 (self.fifo_with(b"\0" * 100)[0], "has 100 bytes"),
+                 (self.fifo_with(b"\0" * 50000)[0],
+                  "has more than 46080 bytes")]
+        for inp, text in cases:
+            result, out = self.eval(ckpt, inp, "2,3,48,40", check=False,
+                                    timeout=60)
+            self.assertEqual(result.returncode, 1, inp)
+            self.assertIn(text, result.stderr, inp)
+            self.assertIn("the shape needs 46080", result.stderr, inp)
+            self.assertFalse(os.path.exists(out), inp)
+
+        result, _ = self.eval(ckpt, os.path.join(self.tmp, "absent.bin"),
+                              "2,3,48,40", check=False, timeout=60)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("No such file", result.stderr)
 
     def torch_or_skip(self):
         try:
