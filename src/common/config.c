@@ -128,25 +128,95 @@ static char *env_or(const char *name, const char *fallback)
   return g_strdup(text && *text ? text : fallback);
 }
 
-static char **parse_tokens(const char *text)
+bool aapi_parse_bool(const char *text, bool *out, GError **error)
 {
-  if (text == NULL || *text == '\0')
-    return NULL;
+  static const char *const yes[] = { "1", "true", "yes", "on" };
+  static const char *const no[] = { "0", "false", "no", "off" };
+
+  for (guint i = 0; text && i < G_N_ELEMENTS(yes); i++) {
+    if (g_ascii_strcasecmp(text, yes[i]) == 0) {
+      *out = true;
+      return true;
+    }
+    if (g_ascii_strcasecmp(text, no[i]) == 0) {
+      *out = false;
+      return true;
+    }
+  }
+  g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+              "'%.32s' is not one of 1/0, true/false, yes/no, on/off",
+              text ? text : "");
+  return false;
+}
+
+/* A token travels in an Authorization header: a space or a byte outside
+ * printable ASCII would never arrive intact, so it could never match. */
+static bool token_usable(const char *token)
+{
+  for (const guchar *p = (const guchar *) token; *p; p++)
+    if (*p < 0x21 || *p > 0x7e)
+      return false;
+  return true;
+}
+
+/* Unset means open writes.  Set, it must give at least one token: an
+ * empty value usually comes from a variable that expanded to nothing,
+ * and reading it as "open" would drop the protection silently.  Blank
+ * items between commas are skipped; the message never shows a token. */
+static bool parse_tokens(const char *text, char ***out, GError **error)
+{
+  *out = NULL;
+  if (text == NULL)
+    return true;
 
   g_auto(GStrv) parts = g_strsplit(text, ",", -1);
   g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+  guint n = 0;
   for (char **p = parts; *p; p++) {
     g_strstrip(*p);
-    if (**p)
-      g_strv_builder_add(builder, *p);
+    if (**p == '\0')
+      continue;
+    n++;
+    if (!token_usable(*p)) {
+      g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                  "AAPI_API_TOKENS: token %u holds a space or a character "
+                  "outside printable ASCII", n);
+      return false;
+    }
+    g_strv_builder_add(builder, *p);
   }
+  if (n == 0) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "AAPI_API_TOKENS is set but holds no token; give tok1,tok2 "
+                "or unset it to leave writes open");
+    return false;
+  }
+  *out = g_strv_builder_end(builder);
+  return true;
+}
 
-  char **tokens = g_strv_builder_end(builder);
-  if (tokens[0] == NULL) {
-    g_strfreev(tokens);
-    return NULL;
+/* Who needs a token: the list, and whether reads need one too.  Reads
+ * closed with no token to open them would be a server nobody can read,
+ * so that is refused rather than guessed. */
+static bool parse_access(AapiConfig *config, GError **error)
+{
+  const char *reads = g_getenv("AAPI_TOKENS_FOR_READS");
+
+  if (!parse_tokens(g_getenv("AAPI_API_TOKENS"), &config->api_tokens,
+                    error))
+    return false;
+  config->tokens_for_reads = false;
+  if (reads && !aapi_parse_bool(reads, &config->tokens_for_reads, error)) {
+    g_prefix_error(error, "AAPI_TOKENS_FOR_READS: ");
+    return false;
   }
-  return tokens;
+  if (config->tokens_for_reads && config->api_tokens == NULL) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "AAPI_TOKENS_FOR_READS is on but AAPI_API_TOKENS is unset: "
+                "no token could open a read; set both or neither");
+    return false;
+  }
+  return true;
 }
 
 AapiConfig *aapi_config_new_from_env(GError **error)
@@ -166,9 +236,8 @@ AapiConfig *aapi_config_new_from_env(GError **error)
   config->extractor_config_path = env_or("AAPI_EXTRACTOR_CONFIG", NULL);
   config->web_dir = env_or("AAPI_WEB_DIR", NULL);
   config->bind_address = env_or("AAPI_BIND", "127.0.0.1");
-  config->tokens_for_reads =
-      g_strcmp0(g_getenv("AAPI_TOKENS_FOR_READS"), "1") == 0;
-  config->api_tokens = parse_tokens(g_getenv("AAPI_API_TOKENS"));
+  if (!parse_access(config, error))
+    return NULL;
 
   value = 5000;
   if (!env_int("AAPI_PORT", 0, 65535, &value, error))
@@ -179,6 +248,16 @@ AapiConfig *aapi_config_new_from_env(GError **error)
   if (!env_int("AAPI_THREADS", 1, 256, &value, error))
     return NULL;
   config->threads = (guint) value;
+
+  value = 30;
+  if (!env_int("AAPI_CONNECTION_TIMEOUT", 1, 3600, &value, error))
+    return NULL;
+  config->connection_timeout_s = (guint) value;
+
+  value = 0;
+  if (!env_int("AAPI_CONNECTIONS_PER_IP", 1, 65535, &value, error))
+    return NULL;
+  config->connections_per_ip = (guint) value;
 
   value = 64 * 1024 * 1024;
   if (!env_int("AAPI_MAX_BODY_BYTES", 1024, G_GINT64_CONSTANT(1) << 34,

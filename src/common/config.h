@@ -34,6 +34,8 @@ typedef struct {
   char *bind_address;      /* AAPI_BIND, 127.0.0.1 */
   guint port;              /* AAPI_PORT / --port, 5000 */
   guint threads;           /* AAPI_THREADS, HTTP worker threads */
+  guint connection_timeout_s; /* AAPI_CONNECTION_TIMEOUT, idle s, 30 */
+  guint connections_per_ip; /* AAPI_CONNECTIONS_PER_IP; 0 = half of all */
   guint64 max_body_bytes;  /* AAPI_MAX_BODY_BYTES, 64 MiB */
   guint64 max_predict_pixels; /* AAPI_MAX_PREDICT_PIXELS, level-0 px */
   guint predict_workers;   /* AAPI_PREDICT_WORKERS */
@@ -46,8 +48,11 @@ typedef struct {
   guint train_max_patches; /* AAPI_TRAIN_MAX_PATCHES per epoch, 1024 */
   guint bootstrap_depth;   /* AAPI_BOOTSTRAP_DEPTH, 5 */
   guint bootstrap_wf;      /* AAPI_BOOTSTRAP_WF, 4 */
-  char **api_tokens;       /* AAPI_API_TOKENS, comma separated; NULL = open */
-  bool tokens_for_reads;   /* AAPI_TOKENS_FOR_READS=1: reads need one too */
+  char **api_tokens;       /* AAPI_API_TOKENS, comma separated, blanks
+                            * skipped; unset = NULL = open writes; set
+                            * without a token is refused */
+  bool tokens_for_reads;   /* AAPI_TOKENS_FOR_READS (yes/no ...): reads
+                            * need one too; refused without tokens */
   GPtrArray *classes;      /* AapiClassInfo*, in label order */
 } AapiConfig;
 
@@ -70,6 +75,8 @@ bool aapi_parse_int64(const char *text, gint64 min, gint64 max,
                       gint64 *out, GError **error);
 bool aapi_parse_double(const char *text, double min, double max,
                        double *out, GError **error);
+/* A switch: 1/0, true/false, yes/no, on/off in any case; else an error. */
+bool aapi_parse_bool(const char *text, bool *out, GError **error);
 
 /* Paths inside the data dir. */
 char *aapi_config_slides_dir(const AapiConfig *config);

@@ -477,38 +477,97 @@ static bool bind_address_parse(const AapiConfig *config,
   return false;
 }
 
-HttpServer *http_server_start(const HttpContext *context, GError **error)
+/* One line on who may write and read; the tokens themselves never reach
+ * the log. */
+static void log_access(const AapiConfig *config)
 {
-  const AapiConfig *config = context->config;
-  struct sockaddr_storage addr;
-  bool ipv6 = false;
+  guint n = config->api_tokens ? g_strv_length(config->api_tokens) : 0;
 
-  if (!bind_address_parse(config, &addr, &ipv6, error))
-    return NULL;
+  if (n == 0)
+    g_message("access: writes and reads are open to anyone who can reach "
+              "the port (AAPI_API_TOKENS is unset)");
+  else if (config->tokens_for_reads)
+    g_message("access: writes and reads need a bearer token (%u "
+              "configured); health and the viewer's files stay open", n);
+  else
+    g_message("access: writes need a bearer token (%u configured), reads "
+              "are open", n);
+}
 
-  HttpServer *server = g_new0(HttpServer, 1);
+/* The MHD limits: how many connections, from one address, for how long
+ * idle.  A connection is a thread, so the total bounds the threads. */
+typedef struct {
+  unsigned int total;
+  unsigned int per_ip;
+  unsigned int timeout_s;
+} ConnectionLimits;
+
+static ConnectionLimits connection_limits(const AapiConfig *config)
+{
+  ConnectionLimits limits;
+
+  limits.total = MAX(config->threads, 16) * 16;
+  /* Clients that open connections and never finish their requests
+   * would otherwise hold every slot; with a cap per address one client
+   * can take half of them at most.  Loopback tests and a viewer on the
+   * same machine share one address, so the default stays generous. */
+  limits.per_ip = config->connections_per_ip ? config->connections_per_ip
+                                             : limits.total / 2;
+  /* Idle seconds before MHD drops a connection: a request that is not
+   * finished by then holds its slot no longer.  A handler that runs
+   * longer (a prediction) is not idle and keeps its connection. */
+  limits.timeout_s = config->connection_timeout_s;
+  return limits;
+}
+
+static struct MHD_Daemon *daemon_start(HttpServer *server,
+                                       const struct sockaddr_storage *addr,
+                                       bool ipv6, ConnectionLimits limits)
+{
   /* A thread per connection: a prediction or a large POST takes seconds,
    * and in a shared pool it would hold up every connection polled by the
    * same thread.  The connection limit bounds the threads. */
   unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
                        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
                        MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
-  unsigned int limit = MAX(config->threads, 16) * 16;
 
-  server->context = context;
-  server->daemon = MHD_start_daemon(flags, (uint16_t) config->port, NULL,
-      NULL, access_handler, server,
+  return MHD_start_daemon(flags, (uint16_t) server->context->config->port,
+      NULL, NULL, access_handler, server,
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-      MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 120,
-      MHD_OPTION_CONNECTION_LIMIT, limit,
+      MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) addr,
+      MHD_OPTION_CONNECTION_TIMEOUT, limits.timeout_s,
+      MHD_OPTION_CONNECTION_LIMIT, limits.total,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits.per_ip,
       MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
       MHD_OPTION_END);
+}
+
+HttpServer *http_server_start(const HttpContext *context, GError **error)
+{
+  const AapiConfig *config = context->config;
+  const char *bind = config->bind_address ? config->bind_address
+                                          : "127.0.0.1";
+  ConnectionLimits limits = connection_limits(config);
+  struct sockaddr_storage addr;
+  bool ipv6 = false;
+
+  /* The config refuses this already; a config built another way must not
+   * leave reads open that were meant to be closed. */
+  if (config->tokens_for_reads && config->api_tokens == NULL) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "reads are set to need a token, but no token is configured");
+    return NULL;
+  }
+  if (!bind_address_parse(config, &addr, &ipv6, error))
+    return NULL;
+
+  HttpServer *server = g_new0(HttpServer, 1);
+  server->context = context;
+  server->daemon = daemon_start(server, &addr, ipv6, limits);
   if (server->daemon == NULL) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO,
                 "cannot listen on %s port %u (in use, or not allowed)",
-                config->bind_address ? config->bind_address : "127.0.0.1",
-                config->port);
+                bind, config->port);
     g_free(server);
     return NULL;
   }
@@ -517,9 +576,10 @@ HttpServer *http_server_start(const HttpContext *context, GError **error)
       MHD_DAEMON_INFO_BIND_PORT);
   server->port = info ? info->port : config->port;
   g_message("listening on http://%s%s%s:%u/ (a thread per connection, "
-            "at most %u)", ipv6 ? "[" : "",
-            config->bind_address ? config->bind_address : "127.0.0.1",
-            ipv6 ? "]" : "", server->port, limit);
+            "at most %u, %u from one address, idle ones closed after "
+            "%u s)", ipv6 ? "[" : "", bind, ipv6 ? "]" : "", server->port,
+            limits.total, limits.per_ip, limits.timeout_s);
+  log_access(config);
   return server;
 }
 

@@ -1,4 +1,5 @@
-/* test-config.c: checked number parsing and the label config. */
+/* test-config.c: checked number and switch parsing, the token settings
+ * and the label config. */
 #include "common/aapi-error.h"
 #include "common/config.h"
 #include "testutil.h"
@@ -52,6 +53,114 @@ static void test_parse_range(void)
   g_assert_false(aapi_parse_double("nan", 0, 1, &d, &error));
   g_clear_error(&error);
   g_assert_false(aapi_parse_double("inf", -1e9, 1e9, &d, &error));
+}
+
+static void test_parse_bool(void)
+{
+  static const struct {
+    const char *text;
+    bool ok;
+    bool value;
+  } cases[] = {
+    { "1", true, true }, { "0", true, false },
+    { "true", true, true }, { "FALSE", true, false },
+    { "Yes", true, true }, { "no", true, false },
+    { "ON", true, true }, { "off", true, false },
+    { "", false, false }, { "2", false, false }, { "y", false, false },
+    { " yes", false, false }, { "enabled", false, false },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autoptr(GError) error = NULL;
+    bool value = !cases[i].value;
+    bool ok = aapi_parse_bool(cases[i].text, &value, &error);
+    g_assert_cmpint(ok, ==, cases[i].ok);
+    if (ok)
+      g_assert_cmpint(value, ==, cases[i].value);
+    else
+      g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  }
+  g_assert_false(aapi_parse_bool(NULL, &(bool) { false }, NULL));
+}
+
+static void set_or_unset(const char *name, const char *value)
+{
+  if (value)
+    g_setenv(name, value, TRUE);
+  else
+    g_unsetenv(name);
+}
+
+/* AAPI_API_TOKENS and AAPI_TOKENS_FOR_READS (NULL = unset): the tokens
+ * kept, joined by '|', or the part of the message a refusal gives. */
+static void test_token_settings(void)
+{
+  static const struct {
+    const char *tokens, *reads;
+    const char *kept;      /* NULL: refused */
+    bool reads_closed;
+    const char *message;
+  } cases[] = {
+    { NULL, NULL, "", false, NULL },
+    { NULL, "no", "", false, NULL },
+    { "sec1", NULL, "sec1", false, NULL },
+    { " sec1 ,, sec2 ,", "YES", "sec1|sec2", true, NULL },
+    { "sec1,sec2", "off", "sec1|sec2", false, NULL },
+    { "", NULL, NULL, false, "holds no token" },
+    { ",", NULL, NULL, false, "holds no token" },
+    { " , ,", "1", NULL, false, "holds no token" },
+    { "sec1,sec 2", NULL, NULL, false, "token 2 holds a space" },
+    { "s\xc3\xa9" "c1", NULL, NULL, false, "token 1" },
+    { NULL, "yes", NULL, false, "AAPI_API_TOKENS is unset" },
+    { "sec1", "maybe", NULL, false, "AAPI_TOKENS_FOR_READS" },
+    { "sec1", "", NULL, false, "AAPI_TOKENS_FOR_READS" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autoptr(GError) error = NULL;
+    set_or_unset("AAPI_API_TOKENS", cases[i].tokens);
+    set_or_unset("AAPI_TOKENS_FOR_READS", cases[i].reads);
+    g_autoptr(AapiConfig) config = aapi_config_new_from_env(&error);
+    g_test_message("case %u", i);
+    if (cases[i].kept == NULL) {
+      g_assert_null(config);
+      g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+      g_assert_nonnull(strstr(error->message, cases[i].message));
+      /* A refusal never shows a token. */
+      g_assert_null(strstr(error->message, "sec"));
+      continue;
+    }
+    g_assert_no_error(error);
+    g_autofree char *kept = config->api_tokens
+        ? g_strjoinv("|", config->api_tokens) : g_strdup("");
+    g_assert_cmpstr(kept, ==, cases[i].kept);
+    g_assert_cmpint(config->tokens_for_reads, ==, cases[i].reads_closed);
+  }
+  g_unsetenv("AAPI_API_TOKENS");
+  g_unsetenv("AAPI_TOKENS_FOR_READS");
+}
+
+static void test_connection_settings(void)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_unsetenv("AAPI_CONNECTION_TIMEOUT");
+  g_unsetenv("AAPI_CONNECTIONS_PER_IP");
+  g_autoptr(AapiConfig) config = aapi_config_new_from_env(&error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(config->connection_timeout_s, ==, 30);
+  g_assert_cmpuint(config->connections_per_ip, ==, 0);
+
+  g_setenv("AAPI_CONNECTIONS_PER_IP", "0", TRUE);
+  g_assert_null(aapi_config_new_from_env(&error));
+  g_assert_nonnull(strstr(error->message, "AAPI_CONNECTIONS_PER_IP"));
+  g_clear_error(&error);
+  g_unsetenv("AAPI_CONNECTIONS_PER_IP");
+
+  g_setenv("AAPI_CONNECTION_TIMEOUT", "soon", TRUE);
+  g_assert_null(aapi_config_new_from_env(&error));
+  g_assert_nonnull(strstr(error->message, "AAPI_CONNECTION_TIMEOUT"));
+  g_unsetenv("AAPI_CONNECTION_TIMEOUT");
 }
 
 static void test_default_classes(void)
@@ -121,6 +230,10 @@ int main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/config/parse-int", test_parse_int);
   g_test_add_func("/config/parse-range", test_parse_range);
+  g_test_add_func("/config/parse-bool", test_parse_bool);
+  g_test_add_func("/config/token-settings", test_token_settings);
+  g_test_add_func("/config/connection-settings",
+                  test_connection_settings);
   g_test_add_func("/config/default-classes", test_default_classes);
   g_test_add_func("/config/label-file", test_label_file);
   g_test_add_func("/config/train-settings", test_train_settings);

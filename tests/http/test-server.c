@@ -1,7 +1,8 @@
 /* test-server.c: the HTTP core over loopback: routing, 404/405, body
- * limits (Content-Length and chunked), bearer tokens, error bodies, and
- * the pattern rules of http-private.h.  No store is needed: only routes
- * that never reach it are called. */
+ * limits (Content-Length and chunked), bearer tokens, error bodies,
+ * connection limits per address and for idle connections, and the
+ * pattern rules of http-private.h.  No store is needed: only routes that
+ * never reach it are called. */
 #include "common/aapi-error.h"
 #include "common/config.h"
 #include "http/http-private.h"
@@ -20,10 +21,16 @@ typedef struct {
   guint port;
 } Fixture;
 
-static void fixture_set_up(Fixture *f, gconstpointer data)
+/* Connection settings of a fixture; 0 keeps the configured one. */
+typedef struct {
+  guint per_ip;
+  guint timeout_s;
+} Limits;
+
+static void fixture_start(Fixture *f, const char *tokens,
+                          const Limits *limits)
 {
   g_autoptr(GError) error = NULL;
-  const char *tokens = data;
   bool reads = tokens && g_str_has_prefix(tokens, "reads:");
 
   f->config = aapi_config_new_from_env(&error);
@@ -34,11 +41,25 @@ static void fixture_set_up(Fixture *f, gconstpointer data)
   if (tokens)
     f->config->api_tokens = g_strsplit(tokens + (reads ? 6 : 0), ",", -1);
   f->config->tokens_for_reads = reads;
+  if (limits && limits->per_ip)
+    f->config->connections_per_ip = limits->per_ip;
+  if (limits && limits->timeout_s)
+    f->config->connection_timeout_s = limits->timeout_s;
   f->context.config = f->config;
   f->server = http_server_start(&f->context, &error);
   g_assert_no_error(error);
   f->port = http_server_get_port(f->server);
   g_assert_cmpuint(f->port, >, 0);
+}
+
+static void fixture_set_up(Fixture *f, gconstpointer data)
+{
+  fixture_start(f, data, NULL);
+}
+
+static void fixture_set_up_limits(Fixture *f, gconstpointer data)
+{
+  fixture_start(f, NULL, data);
 }
 
 static void fixture_tear_down(Fixture *f, gconstpointer data)
@@ -298,6 +319,133 @@ static void test_viewer_traversal(Fixture *f, gconstpointer data)
   g_assert_null(strstr(answer, "root:"));
 }
 
+/* A connection from the given loopback address, NULL when this machine
+ * cannot bind it; reads give up after timeout_s instead of hanging. */
+static GSocketConnection *connect_from(Fixture *f, const char *local,
+                                       guint timeout_s)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new();
+  g_autoptr(GSocketAddress) address =
+      g_inet_socket_address_new_from_string(local, 0);
+  g_autoptr(GError) error = NULL;
+
+  g_socket_client_set_local_address(client, address);
+  g_socket_client_set_timeout(client, timeout_s);
+  GSocketConnection *connection = g_socket_client_connect_to_host(
+      client, "127.0.0.1", (guint16) f->port, NULL, &error);
+  if (connection == NULL)
+    g_test_message("cannot connect from %s: %s", local, error->message);
+  return connection;
+}
+
+/* Reads until the server closes; false when the read timed out, that
+ * is when the server held the connection open instead. */
+static bool read_until_closed(GSocketConnection *connection, GString *text)
+{
+  GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(connection));
+  char buffer[4096];
+  gssize n;
+
+  for (;;) {
+    g_autoptr(GError) error = NULL;
+    n = g_input_stream_read(in, buffer, sizeof buffer, NULL, &error);
+    if (n > 0) {
+      g_string_append_len(text, buffer, n);
+      continue;
+    }
+    return !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  }
+}
+
+#define PER_IP 8
+#define SLOW_REQUEST "GET / HT"
+#define HOME_REQUEST "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+/* Sockets from 127.0.0.1 that start a request line and never finish it. */
+static GPtrArray *open_slow(Fixture *f, guint n)
+{
+  GPtrArray *slow = g_ptr_array_new_with_free_func(g_object_unref);
+
+  for (guint i = 0; i < n; i++) {
+    GSocketConnection *connection = connect_from(f, "127.0.0.1", 20);
+    g_assert_nonnull(connection);
+    g_assert_true(write_text(connection, SLOW_REQUEST,
+                             strlen(SLOW_REQUEST)));
+    g_ptr_array_add(slow, connection);
+  }
+  return slow;
+}
+
+/* A full request from local: the server's answer, "" when it closed
+ * the connection without one, NULL when local cannot connect at all. */
+static char *home_from(Fixture *f, const char *local, bool *closed)
+{
+  g_autoptr(GSocketConnection) connection = connect_from(f, local, 20);
+
+  *closed = false;
+  if (connection == NULL)
+    return NULL;
+
+  GString *text = g_string_new(NULL);
+  /* Writing may fail already when the server closed at once. */
+  write_text(connection, HOME_REQUEST, strlen(HOME_REQUEST));
+  *closed = read_until_closed(connection, text);
+  return g_string_free(text, FALSE);
+}
+
+/* The server answers 127.0.0.1 again once its connections are gone;
+ * closing them is noticed by the server's threads, not at once. */
+static guint home_status_eventually(Fixture *f)
+{
+  for (guint attempt = 0; attempt < 200; attempt++) {
+    bool closed;
+    g_autofree char *answer = home_from(f, "127.0.0.1", &closed);
+    g_assert_nonnull(answer);
+    if (answer[0] != '\0')
+      return status_of(answer);
+    g_usleep(50 * 1000);
+  }
+  return 0;
+}
+
+/* One address at its limit: more connections from it are closed at once
+ * rather than left waiting, another address is still served, and the
+ * first is served again when its connections end. */
+static void test_per_ip_limit(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) slow = open_slow(f, PER_IP);
+
+  for (guint i = 0; i < 4; i++) {
+    bool closed;
+    g_autofree char *answer = home_from(f, "127.0.0.1", &closed);
+    g_assert_nonnull(answer);
+    g_assert_true(closed);
+    g_assert_cmpstr(answer, ==, "");
+  }
+
+  bool closed;
+  g_autofree char *other = home_from(f, "127.0.0.2", &closed);
+  if (other == NULL)
+    g_test_message("127.0.0.2 is not usable here: second address skipped");
+  else
+    g_assert_cmpuint(status_of(other), ==, 200);
+
+  g_ptr_array_set_size(slow, 0);
+  g_assert_cmpuint(home_status_eventually(f), ==, 200);
+}
+
+/* A request line that is never finished loses its connection after the
+ * idle timeout instead of holding the slot. */
+static void test_idle_timeout(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) slow = open_slow(f, 1);
+  g_autoptr(GString) text = g_string_new(NULL);
+
+  g_assert_true(read_until_closed(slow->pdata[0], text));
+  g_assert_cmpstr(text->str, ==, "");
+  g_assert_cmpuint(home_status_eventually(f), ==, 200);
+}
+
 static void test_pattern(void)
 {
   g_autoptr(GPtrArray) params = g_ptr_array_new_with_free_func(g_free);
@@ -342,10 +490,17 @@ static void test_status_map(void)
 
 int main(int argc, char **argv)
 {
+  static const Limits per_ip_limits = { PER_IP, 0 };
+  static const Limits idle_limits = { 0, 1 };
+
   g_test_init(&argc, &argv, NULL);
   /* Writing on after the server has answered and closed is expected. */
   signal(SIGPIPE, SIG_IGN);
-  g_setenv("AAPI_API_TOKENS", "", TRUE);
+  /* The fixtures set tokens and limits themselves. */
+  g_unsetenv("AAPI_API_TOKENS");
+  g_unsetenv("AAPI_TOKENS_FOR_READS");
+  g_unsetenv("AAPI_CONNECTIONS_PER_IP");
+  g_unsetenv("AAPI_CONNECTION_TIMEOUT");
 
   g_test_add_func("/http/pattern", test_pattern);
   g_test_add_func("/http/status-map", test_status_map);
@@ -365,5 +520,9 @@ int main(int argc, char **argv)
   ADD("/http/tokens-for-reads", "reads:s3cret", test_tokens_for_reads);
   ADD("/http/viewer-redirect", NULL, test_viewer_redirect);
   ADD("/http/viewer-traversal", NULL, test_viewer_traversal);
+  g_test_add("/http/per-ip-limit", Fixture, &per_ip_limits,
+             fixture_set_up_limits, test_per_ip_limit, fixture_tear_down);
+  g_test_add("/http/idle-timeout", Fixture, &idle_limits,
+             fixture_set_up_limits, test_idle_timeout, fixture_tear_down);
   return g_test_run();
 }

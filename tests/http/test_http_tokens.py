@@ -1,9 +1,15 @@
 """Bearer tokens: with AAPI_API_TOKENS set, writes need one of them and
-reads stay open."""
+reads stay open; AAPI_TOKENS_FOR_READS closes reads too; settings that
+say nothing usable stop the server at start with a message."""
+import os
+import subprocess
 import unittest
 
 import kidney
+from aapi_server import AapiServer, aapi_binary
 from kidney import asap, square
+
+ACCESS_VARS = ("AAPI_API_TOKENS", "AAPI_TOKENS_FOR_READS")
 
 
 class TokensTest(unittest.TestCase):
@@ -45,6 +51,81 @@ class TokensTest(unittest.TestCase):
         self.assertEqual(self.server.get(f"/annotation/{self.sid}").status,
                          200)
         self.assertEqual(self.server.get("/api/v1/slides").status, 200)
+
+
+# Settings refused at start: (environment, part of the message).
+REFUSED = [
+    ({"AAPI_API_TOKENS": ""}, "AAPI_API_TOKENS is set but holds no token"),
+    ({"AAPI_API_TOKENS": ","}, "AAPI_API_TOKENS is set but holds no token"),
+    ({"AAPI_API_TOKENS": " , "}, "AAPI_API_TOKENS is set but holds no token"),
+    ({"AAPI_API_TOKENS": "sec-1,sec 2"}, "token 2 holds a space"),
+    ({"AAPI_API_TOKENS": "sec-1", "AAPI_TOKENS_FOR_READS": "maybe"},
+     "AAPI_TOKENS_FOR_READS: 'maybe' is not one of"),
+    ({"AAPI_TOKENS_FOR_READS": "yes"}, "AAPI_API_TOKENS is unset"),
+    ({"AAPI_TOKENS_FOR_READS": "1"}, "AAPI_API_TOKENS is unset"),
+]
+
+
+def access_env(settings):
+    """The environment with the access settings replaced by settings."""
+    env = {k: v for k, v in os.environ.items() if k not in ACCESS_VARS}
+    env.update(settings)
+    return env
+
+
+class AccessSettingsTest(unittest.TestCase):
+    """Needs no test data: an empty database is enough."""
+
+    def serve(self, settings):
+        server = AapiServer(env=settings)
+        server.env = access_env(server.env)
+        self.addCleanup(server.cleanup)
+        server.aapi("init-db")
+        return server
+
+    def test_refused_at_start(self):
+        server = self.serve({})
+        for settings, message in REFUSED:
+            with self.subTest(settings=settings):
+                env = access_env(dict(server.env, **settings))
+                result = subprocess.run(
+                    [aapi_binary(), "serve", "--port", "0"], env=env,
+                    capture_output=True, text=True, timeout=60)
+                self.assertNotEqual(result.returncode, 0, result.stderr)
+                self.assertIn(message, result.stderr)
+                self.assertNotIn("sec-1", result.stderr)
+
+    def test_open_by_default(self):
+        server = self.serve({}).start()
+        self.assertIn("writes and reads are open", server.log())
+        r = server.post("/api/v1/slides/00ff/annotations", "<x/>")
+        self.assertNotIn(r.status, (401, 403), r.body)
+
+    def test_reads_closed(self):
+        server = self.serve({"AAPI_API_TOKENS": " sec-1 ,, sec-2 ,",
+                             "AAPI_TOKENS_FOR_READS": "Yes"}).start()
+        self.assertIn("writes and reads need a bearer token (2 configured)",
+                      server.log())
+        self.assertNotIn("sec-1", server.log())
+        self.assertEqual(server.get("/api/v1/slides").status, 401)
+        auth = {"Authorization": "Bearer sec-2"}
+        self.assertEqual(server.get("/api/v1/slides", headers=auth).status,
+                         200)
+        self.assertEqual(server.get("/api/v1/health").status, 200)
+        r = server.post("/api/v1/slides/00ff/annotations", "<x/>")
+        self.assertEqual(r.status, 401)
+        r = server.post("/api/v1/slides/00ff/annotations", "<x/>",
+                        headers={"Authorization": "Bearer sec-1"})
+        self.assertNotEqual(r.status, 401, r.body)
+
+    def test_reads_open_when_off(self):
+        server = self.serve({"AAPI_API_TOKENS": "sec-1",
+                             "AAPI_TOKENS_FOR_READS": "off"}).start()
+        self.assertIn("writes need a bearer token (1 configured), reads "
+                      "are open", server.log())
+        self.assertEqual(server.get("/api/v1/slides").status, 200)
+        r = server.post("/api/v1/slides/00ff/annotations", "<x/>")
+        self.assertEqual(r.status, 401)
 
 
 if __name__ == "__main__":
