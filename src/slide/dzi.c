@@ -295,8 +295,10 @@ GBytes *dzi_render_associated(Slide *slide, const char *name,
 
   g_autofree guint32 *argb = g_new(guint32, w * h);
   openslide_read_associated_image(osr, name, argb);
-  if (!slide_check_openslide(osr, name, error))
+  if (!slide_check_openslide(osr, name, error)) {
+    slide_blame_missing_file(slide, error);
     return NULL;
+  }
 
   g_autofree guint8 *rgb = g_malloc((gsize) (w * h * 3));
   slide_argb_to_rgb(argb, (gsize) (w * h), rgb);

@@ -106,20 +106,51 @@ static Slide *cache_insert(SlideCache *cache, const char *slide_id,
   return slide;
 }
 
-Slide *slide_cache_get(SlideCache *cache, const char *slide_id,
-                       GError **error)
+/* Drops slide's entry unless another thread has replaced it already.
+ * Called locked. */
+static void cache_drop(SlideCache *cache, const char *slide_id,
+                       Slide *slide)
+{
+  CacheEntry *entry = g_hash_table_lookup(cache->entries, slide_id);
+
+  if (entry && entry->slide == slide)
+    cache_remove(cache, entry);
+}
+
+/* A cached slide whose file is still there, or NULL.  An open handle
+ * keeps reading a deleted file, but the slide is gone for the API: the
+ * entry is dropped, and its handles close with their last user, which
+ * frees the disk space. */
+static Slide *cache_get_present(SlideCache *cache, const char *slide_id)
 {
   g_mutex_lock(&cache->lock);
   Slide *slide = cache_lookup(cache, slide_id);
   g_mutex_unlock(&cache->lock);
+
+  /* The check is one stat, made outside the lock. */
+  if (slide == NULL || slide_file_present(slide, NULL))
+    return slide;
+  g_mutex_lock(&cache->lock);
+  cache_drop(cache, slide_id, slide);
+  g_mutex_unlock(&cache->lock);
+  slide_unref(slide);
+  return NULL;
+}
+
+Slide *slide_cache_get(SlideCache *cache, const char *slide_id,
+                       GError **error)
+{
+  Slide *slide = cache_get_present(cache, slide_id);
+
   if (slide)
     return slide;
-
+  /* Opened anew: the store may know a new path for the slide by now, and
+   * a missing file gets its error there. */
   g_autoptr(StoreSlide) row = store_slide_get(cache->store, slide_id,
                                               error);
   if (row == NULL)
     return NULL;
-  slide = slide_open(row->slide_path, error);
+  slide = slide_open_as(row->slide_path, slide_id, error);
   if (slide == NULL)
     return NULL;
 

@@ -19,6 +19,20 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VipsImage, g_object_unref)
 bool slide_check_openslide(openslide_t *osr, const char *what,
                            GError **error);
 
+/* slide_open() for the cache: id (may be NULL) names the slide in the
+ * errors of a missing or unreadable file instead of its path. */
+Slide *slide_open_as(const char *path, const char *id, GError **error);
+
+/* Whether the slide's file is still there and readable: an open handle
+ * outlives the deletion of its file, but the slide is gone.  Otherwise
+ * NOT_FOUND for a missing file, IO for an unreadable one. */
+bool slide_file_present(Slide *slide, GError **error);
+
+/* Replaces a failed read's *error by the NOT_FOUND or IO error of the
+ * slide's file when that file is now missing or unreadable, which is
+ * then the reason the read failed. */
+void slide_blame_missing_file(Slide *slide, GError **error);
+
 /* The OpenSlide handle behind a Slide (shared; never closed by callers). */
 openslide_t *slide_get_openslide(Slide *slide);
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <tiffio.h>
+#include <unistd.h>
 #include <vips/vips.h>
 
 /* Region reads go through a bounded scratch buffer of this edge. */
@@ -25,6 +26,7 @@ struct Slide {
   gatomicrefcount ref;
   openslide_t *osr;
   char *path;
+  char *id;                 /* the registered id, or NULL: for messages */
   SlideInfo info;
   gint64 *level_width;
   gint64 *level_height;
@@ -191,8 +193,47 @@ static void open_fast_read(Slide *slide)
   g_atomic_int_set(&slide->fast_read, slide->tiff != NULL);
 }
 
-Slide *slide_open(const char *path, GError **error)
+/* Says that the slide's file is missing (NOT_FOUND) or cannot be read
+ * (IO).  A registered slide is named by its id and the file's base name,
+ * so that the server's folders stay out of HTTP answers. */
+static void set_file_error(GError **error, const char *path, const char *id,
+                           int why)
 {
+  AapiErrorCode code = why == ENOENT || why == ENOTDIR
+                           ? AAPI_ERROR_NOT_FOUND : AAPI_ERROR_IO;
+  g_autofree char *base = g_path_get_basename(path);
+
+  if (id && code == AAPI_ERROR_NOT_FOUND)
+    g_set_error(error, AAPI_ERROR, code, "slide %s: its file %s is missing",
+                id, base);
+  else if (id)
+    g_set_error(error, AAPI_ERROR, code,
+                "slide %s: its file %s cannot be read: %s", id, base,
+                g_strerror(why));
+  else if (code == AAPI_ERROR_NOT_FOUND)
+    g_set_error(error, AAPI_ERROR, code, "%s: no such file", path);
+  else
+    g_set_error(error, AAPI_ERROR, code, "%s: cannot be read: %s", path,
+                g_strerror(why));
+}
+
+/* OpenSlide says "not a slide format" for a file it cannot open for any
+ * reason, so whether the file is there and readable is asked first. */
+static bool check_file(const char *path, const char *id, GError **error)
+{
+  GStatBuf st;
+
+  if (g_stat(path, &st) == 0 && g_access(path, R_OK) == 0)
+    return true;
+  set_file_error(error, path, id, errno);
+  return false;
+}
+
+Slide *slide_open_as(const char *path, const char *id, GError **error)
+{
+  if (!check_file(path, id, error))
+    return NULL;
+
   /* OpenSlide 3.4 answers NULL for a file it does not know at all, and a
    * handle in error state for one it knows but cannot read. */
   g_autoptr(openslide_t) osr = openslide_open(path);
@@ -214,12 +255,35 @@ Slide *slide_open(const char *path, GError **error)
   g_atomic_ref_count_init(&slide->ref);
   slide->osr = g_steal_pointer(&osr);
   slide->path = g_strdup(path);
+  slide->id = g_strdup(id);
   fill_info(slide);
   open_fast_read(slide);
   aapi_debug(AAPI_DEBUG_SLIDE, "opened %s (%s, %" G_GINT64_FORMAT "x%"
              G_GINT64_FORMAT ", %d levels)", path, slide->info.vendor,
              slide->info.width, slide->info.height, slide->info.level_count);
   return slide;
+}
+
+Slide *slide_open(const char *path, GError **error)
+{
+  return slide_open_as(path, NULL, error);
+}
+
+bool slide_file_present(Slide *slide, GError **error)
+{
+  return check_file(slide->path, slide->id, error);
+}
+
+void slide_blame_missing_file(Slide *slide, GError **error)
+{
+  g_autoptr(GError) missing = NULL;
+
+  if (error == NULL || *error == NULL ||
+      slide_file_present(slide, &missing))
+    return;
+  aapi_debug(AAPI_DEBUG_SLIDE, "%s", (*error)->message);
+  g_clear_error(error);
+  g_propagate_error(error, g_steal_pointer(&missing));
 }
 
 Slide *slide_ref(Slide *slide)
@@ -235,6 +299,7 @@ void slide_unref(Slide *slide)
   openslide_close(slide->osr);
   slide_tiff_free(slide->tiff);
   g_free(slide->path);
+  g_free(slide->id);
   g_free(slide->level_width);
   g_free(slide->level_height);
   g_free(slide->level_downsample);
@@ -328,13 +393,10 @@ static bool read_chunk(Slide *slide, gint64 x, gint64 y, gint32 level,
   return true;
 }
 
-bool slide_read_region_rgb(Slide *slide, gint64 x, gint64 y, gint32 level,
-                           gint64 width, gint64 height, guint8 *rgb,
-                           GError **error)
+static bool read_region(Slide *slide, gint64 x, gint64 y, gint32 level,
+                        gint64 width, gint64 height, guint8 *rgb,
+                        GError **error)
 {
-  if (!check_region(slide, level, width, height, error))
-    return false;
-
   /* JPEG-tiled TIFF levels come straight from libtiff; should that fail,
    * OpenSlide reads the region and reports its own error if any. */
   if (slide_fast_read_level(slide, level)) {
@@ -360,6 +422,18 @@ bool slide_read_region_rgb(Slide *slide, gint64 x, gint64 y, gint32 level,
                       error))
         return false;
   return true;
+}
+
+bool slide_read_region_rgb(Slide *slide, gint64 x, gint64 y, gint32 level,
+                           gint64 width, gint64 height, guint8 *rgb,
+                           GError **error)
+{
+  if (!check_region(slide, level, width, height, error))
+    return false;
+  if (read_region(slide, x, y, level, width, height, rgb, error))
+    return true;
+  slide_blame_missing_file(slide, error);
+  return false;
 }
 
 static bool hash_stream(FILE *file, const char *path, guint64 total,

@@ -39,10 +39,15 @@ void slide_cache_free(SlideCache *cache);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SlideCache, slide_cache_free)
 
 /* Looks the slide id up in the store and opens (or reuses) it.  Unknown
- * id: AAPI_ERROR_NOT_FOUND.  The result is a new reference. */
+ * id, or a slide whose file is missing (even with a cached handle that
+ * could still read it): AAPI_ERROR_NOT_FOUND, the message naming the id
+ * and the file's base name only.  The result is a new reference. */
 Slide *slide_cache_get(SlideCache *cache, const char *slide_id,
                        GError **error);
 
+/* A missing file is AAPI_ERROR_NOT_FOUND ("<path>: no such file"), an
+ * unreadable one AAPI_ERROR_IO, one OpenSlide cannot read
+ * AAPI_ERROR_SLIDE. */
 Slide *slide_open(const char *path, GError **error);
 Slide *slide_ref(Slide *slide);
 void slide_unref(Slide *slide);
@@ -53,7 +58,8 @@ const char *slide_get_path(Slide *slide);
 
 /* Reads a level-0 region (any rectangle; outside the slide is background)
  * as premultiplied ARGB from OpenSlide turned into RGB, 3 bytes a pixel,
- * with transparent pixels composited on white. */
+ * with transparent pixels composited on white.  A read that fails because
+ * the file has been deleted since the open is AAPI_ERROR_NOT_FOUND. */
 bool slide_read_region_rgb(Slide *slide, gint64 x, gint64 y, gint32 level,
                            gint64 width, gint64 height, guint8 *rgb,
                            GError **error);

