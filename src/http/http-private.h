@@ -12,10 +12,14 @@
 
 #include "annot/version.h"
 #include "http/http.h"
+#include "infer/infer.h"
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <jansson.h>
 #include <stdbool.h>
+
+struct MHD_Connection;
 
 typedef struct {
   const HttpContext *context;
@@ -28,6 +32,9 @@ typedef struct {
   const char *request_id;
   /* Pattern captures in order: "{id}" in "/api/v1/slides/{id}". */
   GPtrArray *params;           /* char* */
+  /* The client's connection, for watching its socket; NULL when the
+   * request does not come from libmicrohttpd. */
+  struct MHD_Connection *connection;
 } HttpRequest;
 
 typedef struct {
@@ -102,6 +109,24 @@ bool http_slide_known(HttpRequest *request, const char *slide_id,
  * version (routes-compat.c). */
 bool http_post_annotations(HttpRequest *request, const char *slide_id,
                            VersionPostResult *result, GError **error);
+
+/* The region prediction of both predict routes (routes-predict.c): it
+ * stops soon after the client hangs up, with G_IO_ERROR_CANCELLED and a
+ * log line saying so. */
+InferResult *http_predict_region(HttpRequest *request, const char *slide_id,
+                                 const gint64 region[4], GError **error);
+
+/* The client's socket, -1 when unknown (client-watch.c). */
+int http_request_socket(const HttpRequest *request);
+
+/* Watches the request's socket on a thread of its own while a handler
+ * works, and cancels cancellable when the client hangs up; NULL (nothing
+ * watched) when the socket is unknown.  Stop it before the handler
+ * returns: the socket is libmicrohttpd's again after that. */
+typedef struct HttpClientWatch HttpClientWatch;
+HttpClientWatch *http_client_watch_start(const HttpRequest *request,
+                                         GCancellable *cancellable);
+void http_client_watch_stop(HttpClientWatch *watch);
 
 /* Appends the request counters in Prometheus text format (server.c). */
 void http_metrics_append(GString *text);

@@ -9,6 +9,11 @@
 
 guint http_status_for_error(const GError *error)
 {
+  /* Work stopped because its client hung up (a prediction): no standard
+   * status says so, and the answer reaches nobody; the access log and
+   * the metrics show nginx's 499, "client closed request". */
+  if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return 499;
   if (error == NULL || error->domain != AAPI_ERROR)
     return 500;
 

@@ -63,8 +63,8 @@ static bool predict_region(HttpRequest *request, HttpResponse *response,
     return true;
   }
 
-  g_autoptr(InferResult) result = infer_predict_region(engine, slide_id,
-      region[0], region[1], region[2], region[3], error);
+  g_autoptr(InferResult) result = http_predict_region(request, slide_id,
+                                                      region, error);
   if (result == NULL)
     return false;
   GString *xml = infer_result_to_asap(result);

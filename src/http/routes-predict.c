@@ -6,6 +6,29 @@
 #include "common/aapi-error.h"
 #include "infer/infer.h"
 
+InferResult *http_predict_region(HttpRequest *request, const char *slide_id,
+                                 const gint64 region[4], GError **error)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new();
+  g_autoptr(GError) local = NULL;
+  gint64 start = g_get_monotonic_time();
+  HttpClientWatch *watch = http_client_watch_start(request, cancellable);
+  InferResult *result = infer_predict_region_cancellable(
+      request->context->engine, slide_id, region[0], region[1], region[2],
+      region[3], cancellable, &local);
+
+  http_client_watch_stop(watch);
+  /* Nobody reads the answer: the log says what happened instead. */
+  if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_message("prediction of %s cancelled after %.1f s: the client "
+              "closed the connection id=%s", slide_id,
+              (double) (g_get_monotonic_time() - start) / 1e6,
+              request->request_id);
+  if (local)
+    g_propagate_error(error, g_steal_pointer(&local));
+  return result;
+}
+
 static bool predict_get(HttpRequest *request, HttpResponse *response,
                         GError **error)
 {
@@ -29,8 +52,8 @@ static bool predict_get(HttpRequest *request, HttpResponse *response,
     return false;
   }
 
-  g_autoptr(InferResult) result = infer_predict_region(engine, slide_id,
-      r[0], r[1], r[2], r[3], error);
+  g_autoptr(InferResult) result = http_predict_region(request, slide_id, r,
+                                                      error);
   if (result == NULL)
     return false;
   GString *json = infer_result_to_geojson(result);

@@ -309,6 +309,7 @@ static enum MHD_Result answer(HttpServer *server,
     .body = (const char *) state->body->data,
     .body_length = state->body->len - 1,
     .request_id = state->request_id, .params = params,
+    .connection = connection,
   };
 
   if (!dispatch(&request, &response, &error))

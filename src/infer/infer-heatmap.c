@@ -110,6 +110,8 @@ static bool heatmap_exact(NnRunner *runner, const InferTiling *t,
     int n = (int) MIN(EXACT_BATCH, total - first);
     gint64 bx[EXACT_BATCH], by[EXACT_BATCH];
 
+    if (g_cancellable_set_error_if_cancelled(t->cancellable, error))
+      return false;
     for (int i = 0; i < n; i++) {
       bx[i] = g_array_index(xs, gint64, (first + i) % xs->len);
       by[i] = g_array_index(ys, gint64, (first + i) / xs->len);
@@ -165,6 +167,8 @@ static bool heatmap_fast(NnRunner *runner, const InferTiling *t,
       Placement pl = { 0, 0, ww, wh, bx + t->pad, by + t->pad,
                        bx + bw + t->pad, by + bh + t->pad };
 
+      if (g_cancellable_set_error_if_cancelled(t->cancellable, error))
+        return false;
       pl.x = window_start(pl.keep_x0, t->margin, grid);
       pl.y = window_start(pl.keep_y0, t->margin, grid);
       g_autofree float *logits = run_windows(runner, src, &pl.x, &pl.y, 1,

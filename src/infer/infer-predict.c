@@ -36,6 +36,7 @@ typedef struct {
   int w, h;
   guint8 *rgb;           /* level 0, w x h */
   GPtrArray *resized;    /* Resized*, one per distinct scale */
+  GCancellable *cancellable;   /* may be NULL */
 } Region;
 
 typedef struct {
@@ -301,6 +302,7 @@ static guint8 *class_mask(InferEngine *engine, NnRunner *runner,
   InferTiling tiling = {
     info->patch_size, info->stride_size, info->mirror_pad_size,
     info->threshold, true, INFER_MARGIN, INFER_MAX_TILE,
+    region->cancellable,
   };
   int mode = g_atomic_int_get(&entry->tiling);
   gsize n = (gsize) region->w * region->h;
@@ -406,6 +408,8 @@ static bool predict_masks(InferEngine *engine, InferWorker *worker,
 
     if (entries[c] == NULL)
       continue;
+    if (g_cancellable_set_error_if_cancelled(region->cancellable, error))
+      return false;
     NnRunner *runner = infer_worker_runner(worker, c, entries[c], error);
     if (runner == NULL)
       return false;
@@ -478,11 +482,17 @@ static InferResult *predict_with(InferEngine *engine, InferWorker *worker,
   return result;
 }
 
-InferResult *infer_predict_slide(InferEngine *engine, Slide *slide,
-                                 gint64 x, gint64 y, gint64 width,
-                                 gint64 height, GError **error)
+/* A cancel ends the work between classes and between network runs, and
+ * the worker goes back as after any error. */
+InferResult *infer_predict_slide_cancellable(InferEngine *engine,
+                                             Slide *slide, gint64 x,
+                                             gint64 y, gint64 width,
+                                             gint64 height,
+                                             GCancellable *cancellable,
+                                             GError **error)
 {
-  Region region = { x, y, (int) width, (int) height, NULL, NULL };
+  Region region = { x, y, (int) width, (int) height, NULL, NULL,
+                    cancellable };
   InferWorker *worker;
   InferResult *result;
   gint64 start = g_get_monotonic_time();
@@ -501,14 +511,27 @@ InferResult *infer_predict_slide(InferEngine *engine, Slide *slide,
   g_free(region.rgb);
   g_ptr_array_unref(region.resized);
   aapi_debug(AAPI_DEBUG_PERF, "predict %" G_GINT64_FORMAT "x%"
-             G_GINT64_FORMAT ": %.3f s", width, height,
-             (g_get_monotonic_time() - start) / 1e6);
+             G_GINT64_FORMAT ": %.3f s%s", width, height,
+             (g_get_monotonic_time() - start) / 1e6,
+             result == NULL && g_cancellable_is_cancelled(cancellable)
+                 ? " (cancelled)" : "");
   return result;
 }
 
-InferResult *infer_predict_region(InferEngine *engine, const char *slide_id,
-                                  gint64 x, gint64 y, gint64 width,
-                                  gint64 height, GError **error)
+InferResult *infer_predict_slide(InferEngine *engine, Slide *slide,
+                                 gint64 x, gint64 y, gint64 width,
+                                 gint64 height, GError **error)
+{
+  return infer_predict_slide_cancellable(engine, slide, x, y, width,
+                                         height, NULL, error);
+}
+
+InferResult *infer_predict_region_cancellable(InferEngine *engine,
+                                              const char *slide_id,
+                                              gint64 x, gint64 y,
+                                              gint64 width, gint64 height,
+                                              GCancellable *cancellable,
+                                              GError **error)
 {
   /* Size first: an oversized request costs no slide lookup. */
   if (!check_size(engine, width, height, error))
@@ -516,7 +539,16 @@ InferResult *infer_predict_region(InferEngine *engine, const char *slide_id,
   g_autoptr(Slide) slide = slide_cache_get(engine->slides, slide_id, error);
   if (slide == NULL)
     return NULL;
-  return infer_predict_slide(engine, slide, x, y, width, height, error);
+  return infer_predict_slide_cancellable(engine, slide, x, y, width,
+                                         height, cancellable, error);
+}
+
+InferResult *infer_predict_region(InferEngine *engine, const char *slide_id,
+                                  gint64 x, gint64 y, gint64 width,
+                                  gint64 height, GError **error)
+{
+  return infer_predict_region_cancellable(engine, slide_id, x, y, width,
+                                          height, NULL, error);
 }
 
 GString *infer_result_to_asap(const InferResult *result)

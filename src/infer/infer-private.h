@@ -11,6 +11,7 @@
 #include "annot/annot.h"
 #include "nn/nn.h"
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -67,6 +68,9 @@ typedef struct {
   bool exact;           /* emulate the old tiling tile by tile */
   int margin;           /* context kept around each big tile */
   int max_tile;         /* edge bound of a big tile's input */
+  /* The prediction's cancellable, checked before each network run (a
+   * batch of tiles or one big tile); NULL never stops. */
+  GCancellable *cancellable;
 } InferTiling;
 
 /*
@@ -75,6 +79,7 @@ typedef struct {
  * map.  exact: every patch_size tile at stride_size over the padded
  * image, stitched by per-pixel max.  Otherwise big tiles aligned to the
  * network's pooling grid with margin pixels of context on each side.
+ * A cancelled tiling->cancellable stops it with G_IO_ERROR_CANCELLED.
  */
 bool infer_class_heatmap(NnRunner *runner, const InferTiling *tiling,
                          const guint8 *rgb, int rw, int rh, float *heat,

@@ -13,6 +13,7 @@
 #include "nn/nn.h"
 #include "slide/slide.h"
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <stdbool.h>
 
@@ -57,10 +58,28 @@ InferResult *infer_predict_region(InferEngine *engine, const char *slide_id,
                                   gint64 x, gint64 y, gint64 width,
                                   gint64 height, GError **error);
 
+/* The same, stopped by cancelling cancellable (from any thread): the
+ * prediction checks it between classes and before each network run (a
+ * batch of tiles, a fraction of a second), then fails with
+ * G_IO_ERROR_CANCELLED, releases its worker and leaves the engine as it
+ * was.  cancellable may be NULL. */
+InferResult *infer_predict_region_cancellable(InferEngine *engine,
+                                              const char *slide_id,
+                                              gint64 x, gint64 y,
+                                              gint64 width, gint64 height,
+                                              GCancellable *cancellable,
+                                              GError **error);
+
 /* The same for an open slide (the command line's --slide-file). */
 InferResult *infer_predict_slide(InferEngine *engine, Slide *slide,
                                  gint64 x, gint64 y, gint64 width,
                                  gint64 height, GError **error);
+InferResult *infer_predict_slide_cancellable(InferEngine *engine,
+                                             Slide *slide, gint64 x,
+                                             gint64 y, gint64 width,
+                                             gint64 height,
+                                             GCancellable *cancellable,
+                                             GError **error);
 
 /* How heatmaps are computed.  AUTO (the default) probes each model on
  * its first prediction and uses big tiles with margins when they agree

@@ -2,7 +2,8 @@
  * test-engine.c: the engine's model handling and limits, in process:
  * the newest model file is served, a newer file or an installed model
  * replaces it, classes without a model are reported as NULL, a busy
- * engine refuses at once, and bad regions get the right error codes.
+ * engine refuses at once, a cancelled prediction gives its worker back,
+ * and bad regions get the right error codes.
  * Small random models (nn_model_init_random, fixed seeds) on a region of
  * ../shared/data/slides/kidney_val.svs.
  */
@@ -164,6 +165,32 @@ static void test_errors(Fixture *f, gconstpointer data)
   g_assert_no_error(error);
 }
 
+/* A cancelled prediction fails with G_IO_ERROR_CANCELLED, gives its
+ * worker back (one worker here) and leaves the engine answering as
+ * before. */
+static void test_cancel(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new();
+  g_autoptr(GError) error = NULL;
+
+  if (f->engine == NULL)
+    return;
+  g_autoptr(InferResult) before = predict(f, 1000, 7000, 300, 300, &error);
+  g_assert_no_error(error);
+  g_cancellable_cancel(cancellable);
+  for (int i = 0; i < 2; i++) {
+    g_assert_null(infer_predict_slide_cancellable(f->engine, f->slide,
+        1000, 7000, 300, 300, cancellable, &error));
+    g_assert_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_clear_error(&error);
+  }
+  g_autoptr(InferResult) after = predict(f, 1000, 7000, 300, 300, &error);
+  g_assert_no_error(error);
+  g_autoptr(GString) ja = infer_result_to_geojson(before);
+  g_autoptr(GString) jb = infer_result_to_geojson(after);
+  g_assert_cmpstr(ja->str, ==, jb->str);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -176,5 +203,7 @@ int main(int argc, char **argv)
              test_same_output, fixture_tear_down);
   g_test_add("/infer/engine/errors", Fixture, NULL, fixture_set_up,
              test_errors, fixture_tear_down);
+  g_test_add("/infer/engine/cancel", Fixture, NULL, fixture_set_up,
+             test_cancel, fixture_tear_down);
   return g_test_run();
 }
