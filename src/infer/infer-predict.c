@@ -421,7 +421,9 @@ static bool predict_masks(InferEngine *engine, InferWorker *worker,
     aapi_debug(AAPI_DEBUG_PERF, "predict %s: %.3f s", info->name,
                (g_get_monotonic_time() - start) / 1e6);
   }
-  return true;
+  /* The tracing of a large region takes a while too: skip it when
+   * nobody waits for it. */
+  return !g_cancellable_set_error_if_cancelled(region->cancellable, error);
 }
 
 static InferResult *build_result(InferEngine *engine,
