@@ -95,6 +95,7 @@ measure() {
 }
 
 : > "$OUT/times"
+rm -f "$OUT"/aapi*.time "$OUT"/aapi*.out   # a kept BENCH_OUT's last run
 export AAPI_MODEL_DIR="$OUT/model" AAPI_DATA_DIR="$OUT/data"
 export AAPI_MAX_PREDICT_PIXELS=100000000
 measure aapi "$AAPI" predict --slide-file "$SLIDE" --region "$REGION" \
