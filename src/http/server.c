@@ -441,6 +441,36 @@ static void request_completed(void *cls, struct MHD_Connection *connection,
   *con_cls = NULL;
 }
 
+/*
+ * Decodes %XX in the path and the query in place, as libmicrohttpd's own
+ * decoder does, except %00.  Decoded, a NUL would silently cut a path or
+ * a value short ("<id>%00.dzi" would reach the slide's route, "x=5%00"
+ * would read 5); left as it is, it fails the route's or the number's
+ * checks with a clear answer.  libmicrohttpd has no option for this, so
+ * the few lines are ours.
+ */
+static size_t unescape_keep_nul(void *cls, struct MHD_Connection *connection,
+                                char *s)
+{
+  char *out = s;
+  const char *in = s;
+  int hi, lo;
+
+  (void) cls;
+  (void) connection;
+  while (*in != '\0') {
+    if (in[0] == '%' && (hi = g_ascii_xdigit_value(in[1])) >= 0 &&
+        (lo = g_ascii_xdigit_value(in[2])) >= 0 && (hi | lo) != 0) {
+      *out++ = (char) (hi * 16 + lo);
+      in += 3;
+    } else {
+      *out++ = *in++;
+    }
+  }
+  *out = '\0';
+  return (size_t) (out - s);
+}
+
 static void mhd_log(void *cls, const char *format, va_list args)
 {
   g_autofree char *text = g_strdup_vprintf(format, args);
@@ -540,6 +570,7 @@ static struct MHD_Daemon *daemon_start(HttpServer *server,
       MHD_OPTION_CONNECTION_LIMIT, limits.total,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits.per_ip,
       MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+      MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, NULL,
       MHD_OPTION_END);
 }
 

@@ -81,6 +81,13 @@ class HostileTest(unittest.TestCase):
                 self.assertIn(r.status, (400, 404, 414), (path, r.body))
             r = self.server.post(f"/annotation/{quoted}", body)
             self.assertIn(r.status, (400, 404, 414), (text, r.body))
+        # A NUL does not cut a path short: the id with "%00.dzi" after it
+        # is no slide, not the slide's JSON.
+        for suffix in ["%00.dzi", "%00/versions", "%00"]:
+            r = self.server.get(f"/api/v1/slides/{self.sid}{suffix}")
+            self.assert_4xx(r, 404)
+        self.assertEqual(
+            self.server.get(f"/api/v1/slides/{self.sid}%2Edzi").status, 200)
         # Bytes that are not UTF-8 still get a JSON reason.
         self.assert_4xx(self.server.get("/annotation/%ff%fe"), 404)
         self.assert_4xx(self.server.get("/%ff%fe/x"), 404)
@@ -137,6 +144,8 @@ class HostileTest(unittest.TestCase):
                       "x=0&y=0&width=10",
                       "x=0x10&y=0&width=10&height=10",
                       "x=%205&y=0&width=10&height=10",
+                      "x=5%00&y=0&width=10&height=10",
+                      "x=0&y=0%00&width=10&height=10",
                       "x=" + "9" * 5000 + "&y=0&width=1&height=1"]:
             r = self.server.post(f"/annotation/{self.sid}?{query}", body)
             self.assert_4xx(r, 400)
