@@ -17,6 +17,7 @@
 #include "nn-private.h"
 
 #include "common/aapi-error.h"
+#include "common/config.h"
 #include "common/log.h"
 
 #include <math.h>
@@ -106,6 +107,7 @@ struct NnRunner {
   GHashTable *plans;      /* "n,h,w" -> Plan* */
   NnPrecision precision;
   GArray *ranges;         /* float (low, high) per 3x3 convolution */
+  bool winograd;          /* AAPI_NN_WINOGRAD, on unless switched off */
 };
 
 static bool dnnl_ok(dnnl_status_t status, const char *what, GError **error)
@@ -469,6 +471,18 @@ static dnnl_memory_t weights_for(Ctx *c, dnnl_primitive_desc_t pd,
   if (!dnnl_ok(dnnl_memory_desc_init_submemory(&part, &user, want->dims,
                                                offsets), "weights", error))
     return NULL;
+  /* oneDNN's reorder into Winograd weights reads dense layouts only: a
+   * part of the input channels is made dense first. */
+  if (want->format_kind == dnnl_format_kind_wino &&
+      !dnnl_memory_desc_equal(&part, &user)) {
+    dnnl_memory_desc_t dense;
+    md_plain(&dense, 4, want->dims, user_tag);
+    void *copy = owned_alloc(c, dnnl_memory_desc_get_size(&dense));
+    if (!reorder_now_attr(c, &part, data, &dense, copy, NULL, error))
+      return NULL;
+    part = dense;
+    data = copy;
+  }
   void *ptr = owned_alloc(c, dnnl_memory_desc_get_size(want));
   if (!reorder_now_attr(c, &part, data, want, ptr, attr, error))
     return NULL;
@@ -506,6 +520,7 @@ typedef struct {
 
 /* ReLU, then the batch norm's multiply and add. */
 static dnnl_primitive_attr_t conv_attr(Ctx *c, const ConvSpec *s,
+                                       bool fuse_bn,
                                        dnnl_memory_desc_t *bn_md)
 {
   dnnl_primitive_attr_t attr = NULL;
@@ -518,7 +533,7 @@ static dnnl_primitive_attr_t conv_attr(Ctx *c, const ConvSpec *s,
     dnnl_post_ops_append_sum(ops, 1.0f);
   if (s->relu)
     dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0, 0);
-  if (s->bn) {
+  if (s->bn && fuse_bn) {
     md_plain(bn_md, 4, d, dnnl_abcd);
     dnnl_post_ops_append_binary(ops, dnnl_binary_mul, bn_md);
     dnnl_post_ops_append_binary(ops, dnnl_binary_add, bn_md);
@@ -530,10 +545,12 @@ static dnnl_primitive_attr_t conv_attr(Ctx *c, const ConvSpec *s,
 
 /* The convolution of s over x; src_type other than f32 makes it an
  * int8 one (s8 weights) whose accumulators out_scales turn into float32
- * per output channel. */
+ * per output channel.  A Winograd one leaves the batch norm to a step of
+ * its own (plan_bn). */
 static bool conv_pd(Ctx *c, const ConvSpec *s, const Act *x,
                     dnnl_data_type_t src_type, const float *out_scales,
-                    dnnl_primitive_desc_t *pd, GError **error)
+                    dnnl_alg_kind_t alg, dnnl_primitive_desc_t *pd,
+                    GError **error)
 {
   const dnnl_dims_t *xd = &x->md.dims;
   const dnnl_dims_t sd = { (*xd)[0], s->ic, (*xd)[2], (*xd)[3] };
@@ -556,12 +573,13 @@ static bool conv_pd(Ctx *c, const ConvSpec *s, const Act *x,
   if (s->accumulate)
     dst = s->accumulate->md;
   if (!dnnl_ok(dnnl_convolution_forward_desc_init(
-                   &desc, dnnl_forward_inference, dnnl_convolution_direct,
+                   &desc, dnnl_forward_inference, alg,
                    &src, &wei, s->no_bias ? NULL : &bias, &dst, strides,
                    pad, pad),
                "convolution", error))
     return false;
-  dnnl_primitive_attr_t attr = conv_attr(c, s, &bn_md);
+  dnnl_primitive_attr_t attr = conv_attr(
+      c, s, alg != dnnl_convolution_winograd, &bn_md);
   if (out_scales != NULL)
     dnnl_primitive_attr_set_output_scales(attr, s->oc, 1 << 1, out_scales);
   dnnl_status_t st = dnnl_primitive_desc_create(pd, &desc, attr,
@@ -723,6 +741,116 @@ static bool conv_src(Ctx *c, dnnl_primitive_desc_t pd, const QuantScales *qs,
   return ok;
 }
 
+/* The {1, oc, 1, 1} layout of a per-channel operand for an activation
+ * of layout md: blocked by channels as md is, so that oneDNN's binary
+ * primitive takes its JIT kernel (with a plain operand it falls back to
+ * its reference loop). */
+static void channel_md(const dnnl_memory_desc_t *md, int oc,
+                       dnnl_memory_desc_t *out)
+{
+  const dnnl_dims_t d = { 1, oc, 1, 1 };
+  const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+  dnnl_format_tag_t tag = dnnl_abcd;
+
+  if (md->format_kind == dnnl_blocked && b->inner_nblks == 1 &&
+      b->inner_idxs[0] == 1 && b->inner_blks[0] == 8)
+    tag = dnnl_aBcd8b;
+  else if (md->format_kind == dnnl_blocked && b->inner_nblks == 1 &&
+           b->inner_idxs[0] == 1 && b->inner_blks[0] == 16)
+    tag = dnnl_aBcd16b;
+  md_plain(out, 4, d, tag);
+}
+
+/* oc per-channel values as a binary operand for activation y: laid out
+ * by channel_md, owned by the plan. */
+static dnnl_memory_t channel_operand(Ctx *c, const float *values, int oc,
+                                     const Act *y, dnnl_memory_desc_t *md,
+                                     GError **error)
+{
+  const dnnl_dims_t d = { 1, oc, 1, 1 };
+  dnnl_memory_desc_t user;
+
+  md_plain(&user, 4, d, dnnl_abcd);
+  channel_md(&y->md, oc, md);
+  void *ptr = owned_alloc(c, dnnl_memory_desc_get_size(md));
+  if (!reorder_now_attr(c, &user, values, md, ptr, NULL, error))
+    return NULL;
+  return memory_new(c, md, ptr, error);
+}
+
+/* Adds the per-channel bias b to y in place, as its own step. */
+static bool plan_add_bias(Ctx *c, const float *b, int oc, Act *y,
+                          GError **error)
+{
+  dnnl_memory_desc_t bmd;
+  dnnl_binary_desc_t desc;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_memory_t bmem = channel_operand(c, b, oc, y, &bmd, error);
+
+  if (bmem == NULL ||
+      !dnnl_ok(dnnl_binary_desc_init(&desc, dnnl_binary_add, &y->md, &bmd,
+                                     &y->md), "bias", error) ||
+      !dnnl_ok(dnnl_primitive_desc_create(&pd, &desc, c->runner->attr,
+                                          c->runner->engine, NULL),
+               "bias", error))
+    return false;
+  const dnnl_exec_arg_t args[] = {
+    { DNNL_ARG_SRC_0, y->mem }, { DNNL_ARG_SRC_1, bmem },
+    { DNNL_ARG_DST, y->mem } };
+  return add_pd_step(c, pd, 3, args, error);
+}
+
+/* Batch norm bn on y in place, as its own step: a per-channel multiply
+ * with the add as its post-op. */
+static bool plan_bn(Ctx *c, const char *bn, int oc, Act *y, GError **error)
+{
+  dnnl_memory_desc_t bmd;
+  dnnl_binary_desc_t desc;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_post_ops_t ops = NULL;
+  float *scale, *shift;
+
+  bn_factors(c, bn, oc, &scale, &shift);
+  dnnl_memory_t ms = channel_operand(c, scale, oc, y, &bmd, error);
+  dnnl_memory_t mt = ms ? channel_operand(c, shift, oc, y, &bmd, error)
+                        : NULL;
+  if (mt == NULL ||
+      !dnnl_ok(dnnl_binary_desc_init(&desc, dnnl_binary_mul, &y->md, &bmd,
+                                     &y->md), "batch norm", error))
+    return false;
+  dnnl_primitive_attr_clone(&attr, c->runner->attr);
+  dnnl_post_ops_create(&ops);
+  dnnl_post_ops_append_binary(ops, dnnl_binary_add, &bmd);
+  dnnl_primitive_attr_set_post_ops(attr, ops);
+  dnnl_post_ops_destroy(ops);
+  dnnl_status_t st = dnnl_primitive_desc_create(&pd, &desc, attr,
+                                                c->runner->engine, NULL);
+  dnnl_primitive_attr_destroy(attr);
+  if (!dnnl_ok(st, "batch norm", error))
+    return false;
+  const dnnl_exec_arg_t args[] = {
+    { DNNL_ARG_SRC_0, y->mem }, { DNNL_ARG_SRC_1, ms },
+    { DNNL_ARG_DST, y->mem },
+    { DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, mt } };
+  return add_pd_step(c, pd, 4, args, error);
+}
+
+/*
+ * oneDNN's Winograd kernels (F(4x4, 3x3), on AVX-512 machines only) do a
+ * 3x3 convolution of 32 or more input and output channels in a half to a
+ * third of the direct kernel's time; with fewer channels they are slower.
+ * Their sums round differently from the direct ones (the logits move by
+ * about 1e-6), which AAPI_NN_WINOGRAD=0 avoids.  They take the sum and
+ * ReLU post-ops but not the batch norm's binary ones, so a batch norm
+ * follows as a step of its own (plan_bn).
+ */
+static bool winograd_wanted(Ctx *c, const ConvSpec *s, bool int8)
+{
+  return c->runner->winograd && !int8 && s->k == 3 && s->ic >= 32 &&
+         s->oc >= 32;
+}
+
 /* Convolution of x (+ReLU, +BN) into a new activation (or added into
  * s->accumulate); x dies.  3x3 convolutions are numbered in network
  * order: calibration records their inputs, int8 quantizes them. */
@@ -730,17 +858,27 @@ static bool plan_conv(Ctx *c, const ConvSpec *s, Act *x, GError **error)
 {
   int q = s->k == 3 ? c->q++ : -1;
   bool int8 = q >= 0 && c->runner->precision == NN_PRECISION_INT8;
+  dnnl_data_type_t src_type = dnnl_f32;
+  const float *out_scales = NULL;
   dnnl_primitive_desc_t pd = NULL;
   dnnl_memory_t wmem = NULL, bmem = NULL;
   QuantScales qs;
   Act y;
 
-  if (int8 && !quant_scales(c, s, q,
-                            nn_model_floats(c->model, "%s.weight", s->name),
-                            &qs, error))
-    return false;
-  if (!conv_pd(c, s, x, int8 ? qs.src_type : dnnl_f32,
-               int8 ? qs.out : NULL, &pd, error))
+  if (int8) {
+    if (!quant_scales(c, s, q,
+                      nn_model_floats(c->model, "%s.weight", s->name), &qs,
+                      error))
+      return false;
+    src_type = qs.src_type;
+    out_scales = qs.out;
+  }
+  /* Where oneDNN has no Winograd kernel (AVX2), the direct one runs. */
+  bool wino = winograd_wanted(c, s, int8) &&
+              conv_pd(c, s, x, src_type, out_scales,
+                      dnnl_convolution_winograd, &pd, NULL);
+  if (!wino && !conv_pd(c, s, x, src_type, out_scales,
+                        dnnl_convolution_direct, &pd, error))
     return false;
   if (!conv_params(c, s, pd, int8 ? &qs : NULL, &wmem, &bmem, error) ||
       !conv_src(c, pd, int8 ? &qs : NULL, x, error) ||
@@ -754,13 +892,15 @@ static bool plan_conv(Ctx *c, const ConvSpec *s, Act *x, GError **error)
   if (bmem)
     args[nargs++] = (dnnl_exec_arg_t) { DNNL_ARG_BIAS, bmem };
   int first = (s->accumulate ? 1 : 0) + (s->relu ? 1 : 0);
-  if (s->bn && !bn_args(c, s, first, args, &nargs, error))
+  if (s->bn && !wino && !bn_args(c, s, first, args, &nargs, error))
     goto fail;
   if (q >= 0 && !int8)
     probe_add(c, q, x);
   act_release(c, x);
   *x = y;
-  return add_pd_step(c, pd, nargs, args, error);
+  if (!add_pd_step(c, pd, nargs, args, error))
+    return false;
+  return !(s->bn && wino) || plan_bn(c, s->bn, s->oc, x, error);
 
 fail:
   dnnl_primitive_desc_destroy(pd);
@@ -823,54 +963,6 @@ static bool plan_pool(Ctx *c, const Act *x, Act *y, GError **error)
   const dnnl_exec_arg_t args[] = { { DNNL_ARG_SRC, x->mem },
                                    { DNNL_ARG_DST, y->mem } };
   return add_pd_step(c, pd, 2, args, error);
-}
-
-/* The {1, oc, 1, 1} layout of a per-channel operand for an activation
- * of layout md: blocked by channels as md is, so that oneDNN's binary
- * primitive takes its JIT kernel (with a plain operand it falls back to
- * its reference loop). */
-static void channel_md(const dnnl_memory_desc_t *md, int oc,
-                       dnnl_memory_desc_t *out)
-{
-  const dnnl_dims_t d = { 1, oc, 1, 1 };
-  const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
-  dnnl_format_tag_t tag = dnnl_abcd;
-
-  if (md->format_kind == dnnl_blocked && b->inner_nblks == 1 &&
-      b->inner_idxs[0] == 1 && b->inner_blks[0] == 8)
-    tag = dnnl_aBcd8b;
-  else if (md->format_kind == dnnl_blocked && b->inner_nblks == 1 &&
-           b->inner_idxs[0] == 1 && b->inner_blks[0] == 16)
-    tag = dnnl_aBcd16b;
-  md_plain(out, 4, d, tag);
-}
-
-/* Adds the per-channel bias b to y in place, as its own step. */
-static bool plan_add_bias(Ctx *c, const float *b, int oc, Act *y,
-                          GError **error)
-{
-  const dnnl_dims_t d = { 1, oc, 1, 1 };
-  dnnl_memory_desc_t user, bmd;
-  dnnl_binary_desc_t desc;
-  dnnl_primitive_desc_t pd = NULL;
-
-  md_plain(&user, 4, d, dnnl_abcd);
-  channel_md(&y->md, oc, &bmd);
-  void *ptr = owned_alloc(c, dnnl_memory_desc_get_size(&bmd));
-  if (!reorder_now_attr(c, &user, b, &bmd, ptr, NULL, error))
-    return false;
-  dnnl_memory_t bmem = memory_new(c, &bmd, ptr, error);
-  if (bmem == NULL ||
-      !dnnl_ok(dnnl_binary_desc_init(&desc, dnnl_binary_add, &y->md, &bmd,
-                                     &y->md), "bias", error) ||
-      !dnnl_ok(dnnl_primitive_desc_create(&pd, &desc, c->runner->attr,
-                                          c->runner->engine, NULL),
-               "bias", error))
-    return false;
-  const dnnl_exec_arg_t args[] = {
-    { DNNL_ARG_SRC_0, y->mem }, { DNNL_ARG_SRC_1, bmem },
-    { DNNL_ARG_DST, y->mem } };
-  return add_pd_step(c, pd, 3, args, error);
 }
 
 /*
@@ -1144,6 +1236,26 @@ small:
   return false;
 }
 
+/* AAPI_NN_WINOGRAD: on unless set to a switch's off value; read once
+ * per process (so a bad value is warned about once). */
+static bool winograd_from_env(void)
+{
+  static gsize once;
+  static bool on = true;
+
+  if (g_once_init_enter(&once)) {
+    const char *text = g_getenv("AAPI_NN_WINOGRAD");
+    g_autoptr(GError) error = NULL;
+    if (text && *text && !aapi_parse_bool(text, &on, &error)) {
+      g_warning("AAPI_NN_WINOGRAD: %s; using Winograd kernels",
+                error->message);
+      on = true;
+    }
+    g_once_init_leave(&once, 1);
+  }
+  return on;
+}
+
 NnRunner *nn_runner_new(NnModel *model, GError **error)
 {
   g_autoptr(NnRunner) runner = g_new0(NnRunner, 1);
@@ -1152,6 +1264,7 @@ NnRunner *nn_runner_new(NnModel *model, GError **error)
   runner->plans = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                         plan_free);
   runner->ranges = g_array_new(FALSE, FALSE, sizeof(float));
+  runner->winograd = winograd_from_env();
   if (!dnnl_ok(dnnl_primitive_attr_create(&runner->attr), "attr", error) ||
       !dnnl_ok(dnnl_primitive_attr_set_scratchpad_mode(
                    runner->attr, dnnl_scratchpad_mode_user), "attr",
