@@ -26,8 +26,8 @@ static const GOptionEntry predict_entries[] = {
     "exact (default: the old 256/64 tiling), auto (big tiles where a "
     "probe window agrees with it) or fast (big tiles)", "MODE" },
   { "precision", 0, 0, G_OPTION_ARG_STRING, &opt_precision,
-    "f32 (default), auto (int8 where it matches f32 on a probe window) "
-    "or int8", "MODE" },
+    "f32 (default), auto (int8 where it matches f32 on a probe window), "
+    "int8 or bf16", "MODE" },
   { NULL }
 };
 
@@ -81,6 +81,8 @@ static InferResult *predict(const AapiConfig *config, const gint64 r[4],
     infer_engine_set_precision(engine, INFER_PRECISION_AUTO);
   else if (g_strcmp0(opt_precision, "f32") == 0)
     infer_engine_set_precision(engine, INFER_PRECISION_F32);
+  else if (g_strcmp0(opt_precision, "bf16") == 0)
+    infer_engine_set_precision(engine, INFER_PRECISION_BF16);
   if (opt_slide)
     return infer_predict_region(engine, opt_slide, r[0], r[1], r[2], r[3],
                                 error);
@@ -120,8 +122,9 @@ int cli_predict(int argc, char **argv)
       strcmp(opt_tiling, "fast") != 0 && strcmp(opt_tiling, "exact") != 0)
     return usage_error("--tiling is auto, fast or exact");
   if (opt_precision && strcmp(opt_precision, "auto") != 0 &&
-      strcmp(opt_precision, "int8") != 0 && strcmp(opt_precision, "f32") != 0)
-    return usage_error("--precision is auto, int8 or f32");
+      strcmp(opt_precision, "int8") != 0 &&
+      strcmp(opt_precision, "f32") != 0 && strcmp(opt_precision, "bf16") != 0)
+    return usage_error("--precision is auto, int8, f32 or bf16");
   if (!parse_region(opt_region, region, &error))
     return usage_error(error->message);
   geojson = opt_format && strcmp(opt_format, "geojson") == 0;

@@ -218,9 +218,11 @@ static InferPrecisionMode precision_from_env(void)
     return INFER_PRECISION_INT8;
   if (g_strcmp0(text, "auto") == 0)
     return INFER_PRECISION_AUTO;
+  if (g_strcmp0(text, "bf16") == 0)
+    return INFER_PRECISION_BF16;
   if (text && *text && strcmp(text, "f32") != 0)
-    g_warning("AAPI_PREDICT_PRECISION=%s: not f32, auto or int8; using "
-              "f32", text);
+    g_warning("AAPI_PREDICT_PRECISION=%s: not f32, auto, int8 or bf16; "
+              "using f32", text);
   return INFER_PRECISION_F32;
 }
 

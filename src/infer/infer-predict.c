@@ -278,6 +278,8 @@ static bool choose_arith(InferEngine *engine, NnRunner *runner,
 
   if (mode == INFER_PRECISION_F32)
     return nn_runner_set_precision(runner, NN_PRECISION_F32, error);
+  if (mode == INFER_PRECISION_BF16)
+    return nn_runner_set_precision(runner, NN_PRECISION_BF16, error);
   if (!known &&
       !calibrate(engine, runner, tiling, small, entry, class_name, error))
     return false;

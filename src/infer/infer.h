@@ -104,11 +104,14 @@ void infer_engine_set_tiling(InferEngine *engine, InferTilingMode mode);
  * AAPI_PREDICT_PRECISION=f32|auto|int8 sets it at start.  float32 is the
  * default because the models measured so far (bench/predict) amplify
  * int8's rounding far beyond what the check allows, and the check costs
- * two runs of the probe window per model. */
+ * two runs of the probe window per model.  BF16 rounds the 3x3
+ * convolutions' inputs and weights to bfloat16 (AMX or AVX512-BF16
+ * CPUs; a prediction elsewhere fails with a message), without a check. */
 typedef enum {
   INFER_PRECISION_AUTO,
   INFER_PRECISION_INT8,
   INFER_PRECISION_F32,
+  INFER_PRECISION_BF16,
 } InferPrecisionMode;
 
 void infer_engine_set_precision(InferEngine *engine,

@@ -100,7 +100,7 @@ int cli_import_model(int argc, char **argv)
 
 static char *opt_model, *opt_input, *opt_shape, *opt_output;
 static int opt_repeat = 1;
-static gboolean opt_int8;
+static gboolean opt_int8, opt_bf16;
 
 static const GOptionEntry eval_entries[] = {
   { "model", 0, 0, G_OPTION_ARG_FILENAME, &opt_model,
@@ -115,6 +115,9 @@ static const GOptionEntry eval_entries[] = {
     "Run the forward N times and print the times (for benchmarks)", "N" },
   { "int8", 0, 0, G_OPTION_ARG_NONE, &opt_int8,
     "Calibrate on the input, then run the 3x3 convolutions in int8", NULL },
+  { "bf16", 0, 0, G_OPTION_ARG_NONE, &opt_bf16,
+    "Run the 3x3 convolutions on bfloat16 inputs and weights (AMX or "
+    "AVX512-BF16 CPUs)", NULL },
   { NULL }
 };
 
@@ -175,6 +178,8 @@ static bool eval(int dims[4], GError **error)
                           error) ||
        !nn_runner_set_precision(runner, NN_PRECISION_INT8, error)))
     return false;
+  if (opt_bf16 && !nn_runner_set_precision(runner, NN_PRECISION_BF16, error))
+    return false;
   if (!timed_forward(runner, input, dims, logits, error) ||
       !nn_cli_write_raw(opt_output, logits, n_out * 4, error))
     return false;
@@ -197,6 +202,10 @@ int cli_nn_eval(int argc, char **argv)
   if (argc > 1 || !opt_model || !opt_input || !opt_shape || !opt_output) {
     fprintf(stderr, "aapi nn-eval: need --model, --input, --shape and "
                     "--output\n");
+    return 2;
+  }
+  if (opt_int8 && opt_bf16) {
+    fprintf(stderr, "aapi nn-eval: --int8 and --bf16 exclude each other\n");
     return 2;
   }
   if (!nn_cli_parse_shape(opt_shape, dims, &error))

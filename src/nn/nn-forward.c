@@ -543,9 +543,9 @@ static dnnl_primitive_attr_t conv_attr(Ctx *c, const ConvSpec *s,
   return attr;
 }
 
-/* The convolution of s over x; src_type other than f32 makes it an
- * int8 one (s8 weights) whose accumulators out_scales turn into float32
- * per output channel.  A Winograd one leaves the batch norm to a step of
+/* The convolution of s over x; src_type bf16 makes it a bf16 one (bf16
+ * weights, float32 sums and output), u8 or s8 an int8 one (s8 weights)
+ * whose accumulators out_scales turn into float32 per output channel.  A Winograd one leaves the batch norm to a step of
  * its own (plan_bn). */
 static bool conv_pd(Ctx *c, const ConvSpec *s, const Act *x,
                     dnnl_data_type_t src_type, const float *out_scales,
@@ -568,7 +568,9 @@ static bool conv_pd(Ctx *c, const ConvSpec *s, const Act *x,
   md_plain(&dst, 4, dd, dnnl_format_tag_any);
   if (src_type != dnnl_f32) {
     dnnl_memory_desc_init_by_tag(&src, 4, sd, src_type, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&wei, 4, wd, dnnl_s8, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&wei, 4, wd,
+                                 src_type == dnnl_bf16 ? dnnl_bf16 : dnnl_s8,
+                                 dnnl_format_tag_any);
   }
   if (s->accumulate)
     dst = s->accumulate->md;
@@ -845,9 +847,9 @@ static bool plan_bn(Ctx *c, const char *bn, int oc, Act *y, GError **error)
  * ReLU post-ops but not the batch norm's binary ones, so a batch norm
  * follows as a step of its own (plan_bn).
  */
-static bool winograd_wanted(Ctx *c, const ConvSpec *s, bool int8)
+static bool winograd_wanted(Ctx *c, const ConvSpec *s, bool reduced)
 {
-  return c->runner->winograd && !int8 && s->k == 3 && s->ic >= 32 &&
+  return c->runner->winograd && !reduced && s->k == 3 && s->ic >= 32 &&
          s->oc >= 32;
 }
 
@@ -858,7 +860,8 @@ static bool plan_conv(Ctx *c, const ConvSpec *s, Act *x, GError **error)
 {
   int q = s->k == 3 ? c->q++ : -1;
   bool int8 = q >= 0 && c->runner->precision == NN_PRECISION_INT8;
-  dnnl_data_type_t src_type = dnnl_f32;
+  bool bf16 = q >= 0 && c->runner->precision == NN_PRECISION_BF16;
+  dnnl_data_type_t src_type = bf16 ? dnnl_bf16 : dnnl_f32;
   const float *out_scales = NULL;
   dnnl_primitive_desc_t pd = NULL;
   dnnl_memory_t wmem = NULL, bmem = NULL;
@@ -874,7 +877,7 @@ static bool plan_conv(Ctx *c, const ConvSpec *s, Act *x, GError **error)
     out_scales = qs.out;
   }
   /* Where oneDNN has no Winograd kernel (AVX2), the direct one runs. */
-  bool wino = winograd_wanted(c, s, int8) &&
+  bool wino = winograd_wanted(c, s, int8 || bf16) &&
               conv_pd(c, s, x, src_type, out_scales,
                       dnnl_convolution_winograd, &pd, NULL);
   if (!wino && !conv_pd(c, s, x, src_type, out_scales,
@@ -894,7 +897,7 @@ static bool plan_conv(Ctx *c, const ConvSpec *s, Act *x, GError **error)
   int first = (s->accumulate ? 1 : 0) + (s->relu ? 1 : 0);
   if (s->bn && !wino && !bn_args(c, s, first, args, &nargs, error))
     goto fail;
-  if (q >= 0 && !int8)
+  if (q >= 0 && !int8 && !bf16)
     probe_add(c, q, x);
   act_release(c, x);
   *x = y;
@@ -1236,22 +1239,20 @@ small:
   return false;
 }
 
-/* AAPI_NN_WINOGRAD: on unless set to a switch's off value; read once
- * per process (so a bad value is warned about once). */
+/* AAPI_NN_WINOGRAD: on unless set to a switch's off value; read by each
+ * new runner, a bad value warned about once per process. */
 static bool winograd_from_env(void)
 {
-  static gsize once;
-  static bool on = true;
+  static gint warned;
+  const char *text = g_getenv("AAPI_NN_WINOGRAD");
+  g_autoptr(GError) error = NULL;
+  bool on = true;
 
-  if (g_once_init_enter(&once)) {
-    const char *text = g_getenv("AAPI_NN_WINOGRAD");
-    g_autoptr(GError) error = NULL;
-    if (text && *text && !aapi_parse_bool(text, &on, &error)) {
+  if (text && *text && !aapi_parse_bool(text, &on, &error)) {
+    if (g_atomic_int_compare_and_exchange(&warned, 0, 1))
       g_warning("AAPI_NN_WINOGRAD: %s; using Winograd kernels",
                 error->message);
-      on = true;
-    }
-    g_once_init_leave(&once, 1);
+    on = true;
   }
   return on;
 }
@@ -1307,12 +1308,26 @@ bool nn_runner_set_precision(NnRunner *runner, NnPrecision precision,
                 "int8 needs a calibration first");
     return false;
   }
+  /* oneDNN would emulate bf16 on other CPUs, slower than float32. */
+  if (precision == NN_PRECISION_BF16 && !nn_bf16_available()) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_UNAVAILABLE,
+                "this CPU has no bf16 arithmetic (AVX512-BF16 or AMX)");
+    return false;
+  }
   if (precision == NN_PRECISION_CALIBRATE)
     g_array_set_size(runner->ranges, 0);
   if (precision != runner->precision)
     g_hash_table_remove_all(runner->plans);
   runner->precision = precision;
   return true;
+}
+
+bool nn_bf16_available(void)
+{
+  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+
+  return (isa & dnnl_cpu_isa_avx512_core_bf16) ==
+         dnnl_cpu_isa_avx512_core_bf16;
 }
 
 NnPrecision nn_runner_get_precision(NnRunner *runner)

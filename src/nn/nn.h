@@ -109,16 +109,23 @@ bool nn_runner_forward(NnRunner *runner, const float *input, int n, int h,
  * float32.  NN_PRECISION_CALIBRATE runs float32 and widens the recorded
  * range of each 3x3 convolution's input to what it sees; switching to it
  * forgets earlier ranges.  INT8 without ranges fails (AAPI_ERROR_INVALID).
- * Changing the precision drops the cached primitives.
+ * NN_PRECISION_BF16 rounds the 3x3 convolutions' inputs and weights to
+ * bfloat16 (8 significant bits) and sums in float32, on oneDNN's AMX or
+ * AVX512-BF16 kernels where the CPU has them (nn_bf16_available); it
+ * needs no calibration.  Changing the precision drops the cached
+ * primitives.
  */
 typedef enum {
   NN_PRECISION_F32,
   NN_PRECISION_CALIBRATE,
   NN_PRECISION_INT8,
+  NN_PRECISION_BF16,
 } NnPrecision;
 
 bool nn_runner_set_precision(NnRunner *runner, NnPrecision precision,
                              GError **error);
+/* Whether this CPU runs bf16 convolutions natively (AVX512-BF16 or AMX). */
+bool nn_bf16_available(void);
 NnPrecision nn_runner_get_precision(NnRunner *runner);
 /* The recorded ranges as (low, high) float pairs, one pair per 3x3
  * convolution in network order; a new array (empty before calibrating).

@@ -150,12 +150,35 @@ class TestParity(unittest.TestCase):
             self.assertIn(f["properties"]["classification"]["name"],
                           CLASSES)
 
+    def test_forced_bf16_answers_or_says_why(self):
+        # bf16 needs AMX or AVX512-BF16; elsewhere the prediction fails
+        # with the reason instead of emulating it slowly.
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = f.read()
+        region = ",".join(map(str, REGION))
+        result = run_aapi(["predict", "--slide-file", self.slide,
+                           "--region", region, "--format", "geojson",
+                           "--precision", "bf16"], env=self.env,
+                          check=False)
+        if "avx512_bf16" in flags or "amx_bf16" in flags:
+            self.assertEqual(result.returncode, 0, result.stderr)
+            document = json.loads(result.stdout)
+            self.assertEqual(document["type"], "FeatureCollection")
+            names = {f["properties"]["classification"]["name"]
+                     for f in document["features"]}
+            self.assertLessEqual(names, set(CLASSES))
+            self.assertTrue(names, "bf16 found nothing")
+        else:
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn("no bf16 arithmetic", result.stderr)
+
     def test_bad_precision_is_refused(self):
         result = run_aapi(["predict", "--slide-file", self.slide,
                            "--region", "0,0,64,64", "--precision", "int4"],
                           env=self.env, check=False)
         self.assertEqual(result.returncode, 2)
-        self.assertIn("--precision is auto, int8 or f32", result.stderr)
+        self.assertIn("--precision is auto, int8, f32 or bf16",
+                      result.stderr)
 
     def test_models_member(self):
         document = self.predict()

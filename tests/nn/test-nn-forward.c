@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -248,6 +249,109 @@ static void test_int8_batch_norm(void)
   check_int8(true);
 }
 
+/* Logits of a fresh runner of model on input, n x side x side. */
+static float *forward_new(NnModel *model, NnPrecision precision,
+                          const float *input, int n, int side)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(NnRunner) runner = nn_runner_new(model, &error);
+  float *logits = g_new(float, (gsize) n * 2 * side * side);
+
+  g_assert_no_error(error);
+  g_assert_true(nn_runner_set_precision(runner, precision, &error));
+  g_assert_true(nn_runner_forward(runner, input, n, side, side, logits,
+                                  &error));
+  g_assert_no_error(error);
+  return logits;
+}
+
+/* Largest |logit| and largest difference of two logit arrays, and the
+ * share of pixels whose class decision is the same. */
+static void logit_gap(const float *a, const float *b, int n, int side,
+                      float *spread, float *worst, double *same)
+{
+  gsize plane = (gsize) side * side, equal = 0;
+
+  *spread = *worst = 0;
+  for (gsize i = 0; i < plane * 2 * n; i++) {
+    *spread = MAX(*spread, fabsf(a[i]));
+    *worst = MAX(*worst, fabsf(a[i] - b[i]));
+  }
+  for (gsize k = 0; k < (gsize) n; k++)
+    for (gsize p = 0; p < plane; p++) {
+      const float *x = a + k * 2 * plane, *y = b + k * 2 * plane;
+      equal += (x[plane + p] > x[p]) == (y[plane + p] > y[p]);
+    }
+  *same = (double) equal / ((gsize) n * plane);
+}
+
+/*
+ * Channels of 32 and more take oneDNN's Winograd kernels where it has
+ * them (AVX-512): the logits stay within float32 rounding of the direct
+ * kernels' (AAPI_NN_WINOGRAD=0), and on an AVX-512 machine they are not
+ * the same bits, which shows the other kernels ran.  (The PyTorch cases
+ * above check a depth-5 wf-4 net with Winograd against PyTorch too.)
+ */
+static void test_winograd(void)
+{
+  const int n = 2, side = 64;
+  g_autoptr(NnModel) model = int8_model(3, 5, true);
+  g_autofree float *input = smooth_input(n, side);
+  gsize bytes = (gsize) n * 2 * side * side * sizeof(float);
+
+  g_setenv("AAPI_NN_WINOGRAD", "0", TRUE);
+  g_autofree float *direct = forward_new(model, NN_PRECISION_F32, input, n,
+                                         side);
+  g_setenv("AAPI_NN_WINOGRAD", "1", TRUE);
+  g_autofree float *wino = forward_new(model, NN_PRECISION_F32, input, n,
+                                       side);
+  g_unsetenv("AAPI_NN_WINOGRAD");
+  g_autofree float *fallback = forward_new(model, NN_PRECISION_F32, input,
+                                           n, side);
+
+  float spread, worst;
+  double same;
+  logit_gap(direct, wino, n, side, &spread, &worst, &same);
+  g_test_message("winograd: worst %g of spread %g", worst, spread);
+  g_assert_cmpfloat(worst, <=, 1e-5f * MAX(spread, 1.0f));
+  g_assert_cmpmem(fallback, bytes, wino, bytes);
+  if ((dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) ==
+      dnnl_cpu_isa_avx512_core)
+    g_assert_true(memcmp(direct, wino, bytes) != 0);
+}
+
+/* bf16 (AMX or AVX512-BF16) stays near float32 on random weights:
+ * logits within a tenth of their spread, decisions nearly all equal.
+ * A CPU without bf16 refuses the precision with a reason. */
+static void test_bf16(void)
+{
+  const int n = 2, side = 64;
+  g_autoptr(NnModel) model = int8_model(3, 3, true);
+  g_autofree float *input = smooth_input(n, side);
+  g_autoptr(GError) error = NULL;
+
+  if (!nn_bf16_available()) {
+    g_autoptr(NnRunner) runner = nn_runner_new(model, NULL);
+    g_assert_false(nn_runner_set_precision(runner, NN_PRECISION_BF16,
+                                           &error));
+    g_assert_error(error, AAPI_ERROR, AAPI_ERROR_UNAVAILABLE);
+    g_test_message("no bf16 on this CPU: %s", error->message);
+    return;
+  }
+  g_autofree float *f32 = forward_new(model, NN_PRECISION_F32, input, n,
+                                      side);
+  g_autofree float *bf16 = forward_new(model, NN_PRECISION_BF16, input, n,
+                                       side);
+  float spread, worst;
+  double same;
+  logit_gap(f32, bf16, n, side, &spread, &worst, &same);
+  g_test_message("bf16: worst %g of spread %g, decisions %.4f equal", worst,
+                 spread, same);
+  g_assert_cmpfloat(worst, >, 0);
+  g_assert_cmpfloat(worst, <, 0.1f * spread);
+  g_assert_cmpfloat(same, >=, 0.97);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -257,5 +361,7 @@ int main(int argc, char **argv)
                   test_concurrent_runners);
   g_test_add_func("/nn/forward/int8", test_int8);
   g_test_add_func("/nn/forward/int8-batch-norm", test_int8_batch_norm);
+  g_test_add_func("/nn/forward/winograd", test_winograd);
+  g_test_add_func("/nn/forward/bf16", test_bf16);
   return g_test_run();
 }
