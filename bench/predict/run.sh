@@ -9,9 +9,10 @@
 # structure-following masks without hours of training).
 #
 # Usage: bench/predict/run.sh [BUILD_DIR]   (default build)
-# Env: REGION=x,y,w,h  BENCH_VARIANTS="auto fast int8" (also time aapi
-#      with --tiling auto / fast, or exact with --precision int8; the
-#      default run uses the exact tiling and float32)
+# Env: REGION=x,y,w,h  BENCH_VARIANTS="auto fast int8 bf16 fast-bf16
+#      direct" (also time aapi with --tiling auto / fast, exact with
+#      --precision int8 or bf16, fast with bf16, or exact without
+#      Winograd kernels; the default run uses the exact tiling, float32)
 #      BENCH_OUT=DIR (kept; default a temp dir)
 #      WEIGHTS=synthetic (default: make_models.py) or trained: models aapi
 #      trains itself (`aapi train --bootstrap`, depth 5 wf 4, on
@@ -100,18 +101,25 @@ export AAPI_MODEL_DIR="$OUT/model" AAPI_DATA_DIR="$OUT/data"
 export AAPI_MAX_PREDICT_PIXELS=100000000
 measure aapi "$AAPI" predict --slide-file "$SLIDE" --region "$REGION" \
   --format geojson
-# A variant is a tiling (auto, fast, exact) or int8: the exact tiling with the
-# 3x3 convolutions forced to int8 (calibrated on the probe window).
+# A variant is a tiling (auto, fast, exact); int8 or bf16: the exact tiling
+# with the 3x3 convolutions forced to int8 (calibrated on the probe window)
+# or bf16; fast-bf16: big tiles in bf16; direct: the exact tiling without
+# oneDNN's Winograd kernels.
 variant_args() {
   case $1 in
-    int8) echo "--tiling exact --precision int8" ;;
+    int8|bf16) echo "--tiling exact --precision $1" ;;
+    fast-bf16) echo "--tiling fast --precision bf16" ;;
+    direct) echo "--tiling exact" ;;
     *) echo "--tiling $1" ;;
   esac
 }
 for v in ${BENCH_VARIANTS:-}; do
+  wino=1
+  [ "$v" != direct ] || wino=0
   # shellcheck disable=SC2046
-  measure "aapi-$v" "$AAPI" predict $(variant_args "$v") \
-    --slide-file "$SLIDE" --region "$REGION" --format geojson
+  measure "aapi-$v" env AAPI_NN_WINOGRAD=$wino "$AAPI" predict \
+    $(variant_args "$v") --slide-file "$SLIDE" --region "$REGION" \
+    --format geojson
 done
 
 models=""

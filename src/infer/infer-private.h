@@ -25,9 +25,9 @@ int infer_scaled_size(gint64 n, double factor);
 void infer_resize_cubic_rgb(const guint8 *src, int sw, int sh, guint8 *dst,
                             int dw, int dh);
 
-/* Nearest-neighbour resize of a float map as OpenCV's INTER_NEAREST. */
-void infer_resize_nearest_f32(const float *src, int sw, int sh, float *dst,
-                              int dw, int dh);
+/* Nearest-neighbour resize of a byte map as OpenCV's INTER_NEAREST. */
+void infer_resize_nearest_u8(const guint8 *src, int sw, int sh,
+                             guint8 *dst, int dw, int dh);
 
 /* Index into 0..n-1 reflected about the edges without repeating them
  * (numpy's 'reflect', OpenCV's BORDER_REFLECT_101), for any i. */

@@ -128,8 +128,8 @@ void infer_resize_cubic_rgb(const guint8 *src, int sw, int sh, guint8 *dst,
   }
 }
 
-void infer_resize_nearest_f32(const float *src, int sw, int sh, float *dst,
-                              int dw, int dh)
+void infer_resize_nearest_u8(const guint8 *src, int sw, int sh,
+                             guint8 *dst, int dw, int dh)
 {
   g_autofree int *xs = g_new(int, dw);
   double sx = 1.0 / ((double) dw / sw), sy = 1.0 / ((double) dh / sh);
@@ -138,10 +138,11 @@ void infer_resize_nearest_f32(const float *src, int sw, int sh, float *dst,
   for (int x = 0; x < dw; x++)
     xs[x] = MIN((int) floor(x * sx), sw - 1);
   for (int y = 0; y < dh; y++) {
-    const float *row = src + (gsize) MIN((int) floor(y * sy), sh - 1) * sw;
+    const guint8 *row = src + (gsize) MIN((int) floor(y * sy), sh - 1) * sw;
+    guint8 *out = dst + (gsize) y * dw;
 
     for (int x = 0; x < dw; x++)
-      dst[(gsize) y * dw + x] = row[xs[x]];
+      out[x] = row[xs[x]];
   }
 }
 

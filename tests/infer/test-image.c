@@ -96,15 +96,15 @@ static void test_reflect(void)
 
 static void test_nearest(void)
 {
-  const float src[4] = { 1, 2, 3, 4 };
-  float dst[3 * 5];
+  const guint8 src[4] = { 1, 2, 3, 4 };
+  guint8 dst[3 * 5];
 
-  infer_resize_nearest_f32(src, 2, 2, dst, 5, 3);
+  infer_resize_nearest_u8(src, 2, 2, dst, 5, 3);
   /* floor(x * 2 / 5): 0 0 0 1 1; rows floor(y * 2 / 3): 0 0 1 */
-  g_assert_cmpfloat(dst[2], ==, 1);
-  g_assert_cmpfloat(dst[3], ==, 2);
-  g_assert_cmpfloat(dst[5 + 4], ==, 2);
-  g_assert_cmpfloat(dst[10 + 0], ==, 3);
+  g_assert_cmpint(dst[2], ==, 1);
+  g_assert_cmpint(dst[3], ==, 2);
+  g_assert_cmpint(dst[5 + 4], ==, 2);
+  g_assert_cmpint(dst[10 + 0], ==, 3);
 }
 
 static void test_open(void)
