@@ -551,6 +551,14 @@ static ConnectionLimits connection_limits(const AapiConfig *config)
   return limits;
 }
 
+/* Each connection's buffer for the request line, headers and their
+ * records.  With libmicrohttpd's 32 KiB a few kilobytes of query
+ * parameters (each one a record in the same buffer) already failed, and
+ * it closed the connection without an answer; with 256 KiB such a
+ * request reaches the handlers, which refuse it with a reason, and
+ * libmicrohttpd itself answers 414 or 431 to longer ones. */
+#define HTTP_CONNECTION_MEMORY (256 * 1024)
+
 static struct MHD_Daemon *daemon_start(HttpServer *server,
                                        const struct sockaddr_storage *addr,
                                        bool ipv6, ConnectionLimits limits)
@@ -569,6 +577,7 @@ static struct MHD_Daemon *daemon_start(HttpServer *server,
       MHD_OPTION_CONNECTION_TIMEOUT, limits.timeout_s,
       MHD_OPTION_CONNECTION_LIMIT, limits.total,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits.per_ip,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_CONNECTION_MEMORY,
       MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
       MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, NULL,
       MHD_OPTION_END);

@@ -224,7 +224,8 @@ static bool verdict_read(GKeyFile *kf, InferVerdict *v, GError **error)
   return v->ranges != NULL;
 }
 
-/* Says in one line what was read, so the log shows why no probe ran. */
+/* Says in one line what was read, so the log shows why no probe ran;
+ * the verdicts are auto's, which --tiling and --precision override. */
 static void log_read(const InferVerdictFile *file, const InferVerdict *v)
 {
   g_autoptr(GString) what = g_string_new(NULL);
@@ -237,8 +238,8 @@ static void log_read(const InferVerdictFile *file, const InferVerdict *v)
                            v->arith == INFER_ARITH_INT8 ? "int8"
                                                         : "float32",
                            v->arith_iou);
-  g_message("%s: verdict read from %s%s", file->label, file->path,
-            what->str);
+  g_message("%s: verdict read from %s%s (used where tiling or precision "
+            "is auto)", file->label, file->path, what->str);
 }
 
 bool infer_verdict_load(const InferVerdictFile *file, InferVerdict *verdict)

@@ -152,6 +152,19 @@ class HostileTest(unittest.TestCase):
             r = self.server.get(f"/annotation/{self.sid}?{query}")
             self.assert_4xx(r, 400)
 
+    def test_many_query_parameters(self):
+        # A few kilobytes of parameters reach the handlers, which answer
+        # with a reason (libmicrohttpd's default pool closed the
+        # connection without a word), and a 40 KB one is refused as such.
+        extra = "&".join(f"p{i}=1" for i in range(500))
+        r = self.server.get(f"/annotation/{self.sid}?x=abc&y=0&width=1"
+                            f"&height=1&{extra}")
+        self.assert_4xx(r, 400)
+        r = self.server.get(f"/annotation/{self.sid}?x=0&pad={'a' * 32000}")
+        self.assert_4xx(r, 400)
+        self.assertIn("longer than", r.json()["error"])
+        self.assertEqual(self.server.get("/api/v1/health").status, 200)
+
     def test_gib_body_content_length(self):
         """Content-Length of 1 GiB: 413 before a byte of it is read."""
         with socket.create_connection(("127.0.0.1", self.server.port)) as s:
