@@ -62,21 +62,29 @@ static bool serve_reconcile(const AapiConfig *config, AapiStore *store,
 }
 
 /* Prediction and training are optional: without models the server still
- * serves slides and annotations. */
-static void serve_start_models(const AapiConfig *config, ServeParts *parts)
+ * serves slides and annotations.  A bad prediction setting, though,
+ * stops the start: it would otherwise pass for the default. */
+static bool serve_start_models(const AapiConfig *config, ServeParts *parts,
+                               GError **start_error)
 {
   g_autoptr(GError) error = NULL;
 
   parts->engine = infer_engine_new(config, parts->slides, &error);
+  if (parts->engine == NULL &&
+      g_error_matches(error, AAPI_ERROR, AAPI_ERROR_INVALID)) {
+    g_propagate_error(start_error, g_steal_pointer(&error));
+    return false;
+  }
   if (parts->engine == NULL) {
     g_message("prediction is off: %s", error->message);
-    return;
+    return true;
   }
   parts->scheduler = train_scheduler_start(config, parts->store,
                                            parts->slides, parts->engine,
                                            &error);
   if (parts->scheduler == NULL)
     g_warning("training is off: %s", error->message);
+  return true;
 }
 
 static gboolean serve_quit(gpointer loop)
@@ -98,8 +106,7 @@ static bool serve_open(const AapiConfig *config, ServeParts *parts,
   parts->tiles = tile_cache_new_from_env(error);
   if (parts->tiles == NULL && error && *error)
     return false;
-  serve_start_models(config, parts);
-  return true;
+  return serve_start_models(config, parts, error);
 }
 
 /* Models imported or copied into the model folders by hand (aapi

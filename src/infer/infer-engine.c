@@ -195,35 +195,58 @@ bool infer_engine_reload(InferEngine *engine, GError **error)
 
 /* Exact by default: a probe window's agreement does not bound a whole
  * region's, and one class's big-tile errors move the other classes'
- * pixels through the per-pixel combination (bench/predict/README.md). */
-static InferTilingMode tiling_from_env(void)
+ * pixels through the per-pixel combination (bench/predict/README.md).
+ * A value that is none of the modes stops the start: a typo must not
+ * pass for the default. */
+static bool tiling_from_env(InferTilingMode *mode, GError **error)
 {
   const char *text = g_getenv("AAPI_PREDICT_TILING");
 
+  *mode = INFER_MODE_EXACT;
   if (g_strcmp0(text, "auto") == 0)
-    return INFER_MODE_AUTO;
-  if (g_strcmp0(text, "fast") == 0)
-    return INFER_MODE_FAST;
-  if (text && *text && strcmp(text, "exact") != 0)
-    g_warning("AAPI_PREDICT_TILING=%s: not exact, auto or fast; using "
-              "exact", text);
-  return INFER_MODE_EXACT;
+    *mode = INFER_MODE_AUTO;
+  else if (g_strcmp0(text, "fast") == 0)
+    *mode = INFER_MODE_FAST;
+  else if (text && *text && strcmp(text, "exact") != 0) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "AAPI_PREDICT_TILING=%.32s: not exact, auto or fast", text);
+    return false;
+  }
+  return true;
 }
 
-static InferPrecisionMode precision_from_env(void)
+static bool precision_from_env(InferPrecisionMode *mode, GError **error)
 {
   const char *text = g_getenv("AAPI_PREDICT_PRECISION");
 
+  *mode = INFER_PRECISION_F32;
   if (g_strcmp0(text, "int8") == 0)
-    return INFER_PRECISION_INT8;
-  if (g_strcmp0(text, "auto") == 0)
-    return INFER_PRECISION_AUTO;
-  if (g_strcmp0(text, "bf16") == 0)
-    return INFER_PRECISION_BF16;
-  if (text && *text && strcmp(text, "f32") != 0)
-    g_warning("AAPI_PREDICT_PRECISION=%s: not f32, auto, int8 or bf16; "
-              "using f32", text);
-  return INFER_PRECISION_F32;
+    *mode = INFER_PRECISION_INT8;
+  else if (g_strcmp0(text, "auto") == 0)
+    *mode = INFER_PRECISION_AUTO;
+  else if (g_strcmp0(text, "bf16") == 0)
+    *mode = INFER_PRECISION_BF16;
+  else if (text && *text && strcmp(text, "f32") != 0) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "AAPI_PREDICT_PRECISION=%.32s: not f32, auto, int8 or bf16",
+                text);
+    return false;
+  }
+  return true;
+}
+
+/* The network reads AAPI_NN_WINOGRAD itself; a bad value is caught
+ * here, before the first prediction. */
+static bool winograd_env_check(GError **error)
+{
+  const char *text = g_getenv("AAPI_NN_WINOGRAD");
+  bool on;
+
+  if (text && *text && !aapi_parse_bool(text, &on, error)) {
+    aapi_error_prefix(error, "AAPI_NN_WINOGRAD: ");
+    return false;
+  }
+  return true;
 }
 
 InferEngine *infer_engine_new(const AapiConfig *config, SlideCache *slides,
@@ -243,9 +266,9 @@ InferEngine *infer_engine_new(const AapiConfig *config, SlideCache *slides,
     engine->workers[w].built_for = g_new0(InferModelEntry *,
                                           engine->n_classes);
   }
-  engine->tiling_mode = tiling_from_env();
-  engine->precision_mode = precision_from_env();
-  if (!infer_engine_reload(engine, error)) {
+  if (!tiling_from_env(&engine->tiling_mode, error) ||
+      !precision_from_env(&engine->precision_mode, error) ||
+      !winograd_env_check(error) || !infer_engine_reload(engine, error)) {
     infer_engine_free(engine);
     return NULL;
   }

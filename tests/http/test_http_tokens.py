@@ -63,6 +63,11 @@ REFUSED = [
      "AAPI_TOKENS_FOR_READS: 'maybe' is not one of"),
     ({"AAPI_TOKENS_FOR_READS": "yes"}, "AAPI_API_TOKENS is unset"),
     ({"AAPI_TOKENS_FOR_READS": "1"}, "AAPI_API_TOKENS is unset"),
+    # Prediction settings too: a typo must not pass for the default.
+    ({"AAPI_PREDICT_TILING": "bogus"}, "AAPI_PREDICT_TILING=bogus: not"),
+    ({"AAPI_PREDICT_PRECISION": "bf61"},
+     "AAPI_PREDICT_PRECISION=bf61: not"),
+    ({"AAPI_NN_WINOGRAD": "maybe"}, "AAPI_NN_WINOGRAD: 'maybe' is not"),
 ]
 
 
