@@ -64,13 +64,16 @@ bool aapi_parse_int64(const char *text, gint64 min, gint64 max,
   char *end = NULL;
   errno = 0;
   gint64 value = g_ascii_strtoll(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' ||
-      g_ascii_isspace(text[0])) {
+  /* Digits past 64 bits are a number, just not one that fits. */
+  bool overflow = errno == ERANGE && end != text && *end == '\0' &&
+                  !g_ascii_isspace(text[0]);
+  if (!overflow && (errno != 0 || end == text || *end != '\0' ||
+                    g_ascii_isspace(text[0]))) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
                 "'%s' is not an integer", text);
     return false;
   }
-  if (value < min || value > max) {
+  if (overflow || value < min || value > max) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
                 "%s is out of range [%" G_GINT64_FORMAT ", %"
                 G_GINT64_FORMAT "]", text, min, max);

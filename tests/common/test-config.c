@@ -46,6 +46,15 @@ static void test_parse_range(void)
   g_assert_false(aapi_parse_int64("-1", 0, 10, &value, &error));
   g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
   g_clear_error(&error);
+  /* Too many digits for 64 bits: out of range, not "not an integer". */
+  g_assert_false(aapi_parse_int64("99999999999999999999999", 0, 10, &value,
+                                  &error));
+  g_assert_nonnull(strstr(error->message, "out of range"));
+  g_clear_error(&error);
+  g_assert_false(aapi_parse_int64("-99999999999999999999", 0, 10, &value,
+                                  &error));
+  g_assert_nonnull(strstr(error->message, "out of range"));
+  g_clear_error(&error);
 
   double d;
   g_assert_true(aapi_parse_double("0.25", 0, 1, &d, &error));
