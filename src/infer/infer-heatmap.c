@@ -19,8 +19,10 @@
 #include <math.h>
 #include <string.h>
 
-/* Tiles of the exact way run in batches of this many. */
-#define EXACT_BATCH 4
+/* Tiles of the exact way run in batches of this many: a 3000 px region
+ * of four depth-5 wf-4 classes takes 8.2 s at 8 against 8.6 s at 4, for
+ * 55 MB more activations (two Sapphire Rapids cores). */
+#define EXACT_BATCH 8
 
 typedef struct {
   const guint8 *rgb;   /* the resized region, rw x rh */
