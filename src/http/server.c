@@ -179,6 +179,7 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind,
 typedef struct {
   GHashTable *query;
   const char *too_long;   /* the first parameter over the bound */
+  const char *twice;      /* the first parameter given again */
 } QueryCollect;
 
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind,
@@ -189,6 +190,11 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind,
   value = value ? value : "";
   if (strlen(value) > QUERY_VALUE_MAX) {
     collect->too_long = key;
+    return MHD_NO;
+  }
+  /* x=0&x=5 is ambiguous: refused rather than one of them picked. */
+  if (g_hash_table_contains(collect->query, key)) {
+    collect->twice = key;
     return MHD_NO;
   }
   g_hash_table_insert(collect->query, g_strdup(key), g_strdup(value));
@@ -288,7 +294,7 @@ static enum MHD_Result answer(HttpServer *server,
       g_str_equal, g_free, g_free);
   g_autoptr(GPtrArray) params = g_ptr_array_new_with_free_func(g_free);
   g_autoptr(GError) error = NULL;
-  QueryCollect collect = { query, NULL };
+  QueryCollect collect = { query, NULL, NULL };
   HttpResponse response = { 0 };
 
   MHD_get_connection_values(connection, MHD_HEADER_KIND, collect_header,
@@ -299,6 +305,12 @@ static enum MHD_Result answer(HttpServer *server,
     g_set_error(&error, AAPI_ERROR, AAPI_ERROR_INVALID,
                 "query parameter %s is longer than %d bytes",
                 collect.too_long, QUERY_VALUE_MAX);
+    return send_error(connection, state, method, url, error);
+  }
+  if (collect.twice) {
+    g_set_error(&error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "query parameter %.64s is given more than once",
+                collect.twice);
     return send_error(connection, state, method, url, error);
   }
 

@@ -146,7 +146,8 @@ class HostileTest(unittest.TestCase):
                       "x=%205&y=0&width=10&height=10",
                       "x=5%00&y=0&width=10&height=10",
                       "x=0&y=0%00&width=10&height=10",
-                      "x=" + "9" * 5000 + "&y=0&width=1&height=1"]:
+                      "x=" + "9" * 5000 + "&y=0&width=1&height=1",
+                      "x=0&y=0&width=10&height=10&x=5"]:
             r = self.server.post(f"/annotation/{self.sid}?{query}", body)
             self.assert_4xx(r, 400)
             r = self.server.get(f"/annotation/{self.sid}?{query}")
