@@ -545,8 +545,8 @@ static dnnl_primitive_attr_t conv_attr(Ctx *c, const ConvSpec *s,
 
 /* The convolution of s over x; src_type bf16 makes it a bf16 one (bf16
  * weights, float32 sums and output), u8 or s8 an int8 one (s8 weights)
- * whose accumulators out_scales turn into float32 per output channel.  A Winograd one leaves the batch norm to a step of
- * its own (plan_bn). */
+ * whose accumulators out_scales turn into float32 per output channel.
+ * A Winograd one leaves the batch norm to a step of its own (plan_bn). */
 static bool conv_pd(Ctx *c, const ConvSpec *s, const Act *x,
                     dnnl_data_type_t src_type, const float *out_scales,
                     dnnl_alg_kind_t alg, dnnl_primitive_desc_t *pd,
