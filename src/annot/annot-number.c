@@ -125,12 +125,34 @@ void annot_append_number(GString *out, double value)
   g_string_append_len(out, buffer, (gssize) length);
 }
 
+/* Whether XML 1.0 allows the character in text (its Char production;
+ * surrogates never come out of validated UTF-8). */
+static bool xml_char(gunichar c)
+{
+  return (c >= 0x20 && c != 0xfffe && c != 0xffff) || c == '\t' ||
+         c == '\n' || c == '\r';
+}
+
 /* g_markup_escape_text writes control characters as references that XML
- * 1.0 forbids, so the writers escape with this instead. */
+ * 1.0 forbids, so the writers escape with this instead.  Characters XML
+ * cannot hold at all (other controls, U+FFFE, U+FFFF) are dropped, and a
+ * byte that is not UTF-8 becomes U+FFFD: a name from a JSON body must not
+ * make the stored file unreadable. */
 void annot_append_escaped(GString *out, const char *text)
 {
-  for (const char *p = text; *p; p++) {
-    switch (*p) {
+  const char *p = text;
+
+  while (*p) {
+    gunichar c = g_utf8_get_char_validated(p, -1);
+
+    if (c == (gunichar) -1 || c == (gunichar) -2) {
+      g_string_append_unichar(out, 0xfffd);
+      p++;
+      continue;
+    }
+    const char *next = g_utf8_next_char(p);
+
+    switch (c) {
     case '&': g_string_append(out, "&amp;"); break;
     case '<': g_string_append(out, "&lt;"); break;
     case '>': g_string_append(out, "&gt;"); break;
@@ -140,10 +162,10 @@ void annot_append_escaped(GString *out, const char *text)
     case '\n': g_string_append(out, "&#10;"); break;
     case '\r': g_string_append(out, "&#13;"); break;
     default:
-      /* Other control characters cannot appear in XML 1.0 at all. */
-      if ((guchar) *p >= 0x20)
-        g_string_append_c(out, *p);
+      if (xml_char(c))
+        g_string_append_len(out, p, next - p);
       break;
     }
+    p = next;
   }
 }

@@ -150,6 +150,27 @@ static void test_points_and_lines(void)
   check_round_trips(set);
 }
 
+/* Names may hold characters XML cannot (U+FFFE, U+FFFF, controls): the
+ * ASAP writer drops them, so the stored file stays readable. */
+static void test_name_not_for_xml(void)
+{
+  static const char text[] =
+      "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\","
+      "\"coordinates\":[[[0,0],[10,0],[10,10],[0,0]]]},"
+      "\"properties\":{\"name\":\"a\\ufffeb\\uffffc\\u0001d\\t\u00e9\","
+      "\"classification\":{\"name\":\"G\\ufffe\"}}}";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AnnotSet) set = annot_read_geojson(text, strlen(text), &error);
+  g_assert_no_error(error);
+
+  g_autoptr(GString) xml = annot_write_asap(set);
+  g_autoptr(AnnotSet) back = annot_read_asap(xml->str, xml->len, &error);
+  g_assert_no_error(error);
+  const Annotation *a = back->annotations->pdata[0];
+  g_assert_cmpstr(a->name, ==, "abcd\t\u00e9");
+  g_assert_cmpstr(a->group, ==, "G");
+}
+
 static void check_refused(const char *text)
 {
   g_autoptr(GError) error = NULL;
@@ -211,6 +232,7 @@ int main(int argc, char **argv)
   g_test_add_func("/geojson/polygon-with-hole", test_polygon_with_hole);
   g_test_add_func("/geojson/bare-multipolygon", test_bare_multipolygon);
   g_test_add_func("/geojson/points-and-lines", test_points_and_lines);
+  g_test_add_func("/geojson/name-not-for-xml", test_name_not_for_xml);
   g_test_add_func("/geojson/refused", test_refused);
   g_test_add_func("/geojson/sniff", test_sniff);
   return g_test_run();
