@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "aapi-error.h"
+#include "log.h"
 
 #include <errno.h>
 #include <math.h>
@@ -327,6 +328,17 @@ AapiConfig *aapi_config_new_from_env(GError **error)
       !aapi_parse_double(change, -1.0, 1e6, &config->promote_min_change,
                          error)) {
     g_prefix_error(error, "AAPI_PROMOTE_MIN_CHANGE: ");
+    return NULL;
+  }
+
+  if (!aapi_debug_check(g_getenv("AAPI_DEBUG"), error))
+    return NULL;
+  /* Read by the slide cache itself; checked here so that a typo stops the
+   * start rather than leaving the fast reads on. */
+  const char *fast_read = g_getenv("AAPI_TIFF_FAST_READ");
+  bool on;
+  if (fast_read && *fast_read && !aapi_parse_bool(fast_read, &on, error)) {
+    g_prefix_error(error, "AAPI_TIFF_FAST_READ: ");
     return NULL;
   }
 

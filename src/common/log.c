@@ -1,6 +1,8 @@
 /* log.c: a log writer with timestamps and debug categories. */
 #include "log.h"
 
+#include "aapi-error.h"
+
 #include <stdio.h>
 
 static guint debug_flags;
@@ -56,6 +58,26 @@ static GLogWriterOutput write_line(GLogLevelFlags level,
           domain ? " " : "", domain ? domain : "", message ? message : "");
   fflush(stderr);
   return G_LOG_WRITER_HANDLED;
+}
+
+bool aapi_debug_check(const char *text, GError **error)
+{
+  g_auto(GStrv) words = g_strsplit_set(text ? text : "", ":;, \t", -1);
+
+  for (guint i = 0; words[i]; i++) {
+    bool known = *words[i] == '\0' ||
+                 g_ascii_strcasecmp(words[i], "all") == 0;
+
+    for (guint k = 0; !known && k < G_N_ELEMENTS(debug_keys); k++)
+      known = g_ascii_strcasecmp(words[i], debug_keys[k].key) == 0;
+    if (!known) {
+      g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                  "AAPI_DEBUG: '%.32s' is not sql, http, perf, slide, nn, "
+                  "infer, train or all", words[i]);
+      return false;
+    }
+  }
+  return true;
 }
 
 void aapi_log_init(void)

@@ -21,6 +21,11 @@ typedef enum {
 /* Reads AAPI_DEBUG and installs the log writer; call once at start. */
 void aapi_log_init(void);
 
+/* Whether every word of an AAPI_DEBUG value names a category (or is
+ * "all"); else an AAPI_ERROR_INVALID error naming the first that does
+ * not, so that a typo stops the start instead of logging nothing. */
+bool aapi_debug_check(const char *text, GError **error);
+
 bool aapi_debug_enabled(AapiDebugFlags category);
 
 #define aapi_debug(category, ...)                                          \

@@ -5,6 +5,7 @@
 #include "slide/slide-private.h"
 
 #include "common/aapi-error.h"
+#include "common/config.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -183,11 +184,15 @@ static void fill_info(Slide *slide)
       openslide_get_associated_image_names(slide->osr);
 }
 
-/* AAPI_TIFF_FAST_READ=0 keeps every read on OpenSlide, for comparing
- * the two paths. */
+/* AAPI_TIFF_FAST_READ off (0, false, no, off) keeps every read on
+ * OpenSlide, for comparing the two paths; the configuration refuses
+ * values that are not switches. */
 static void open_fast_read(Slide *slide)
 {
-  if (g_strcmp0(g_getenv("AAPI_TIFF_FAST_READ"), "0") == 0)
+  const char *text = g_getenv("AAPI_TIFF_FAST_READ");
+  bool on = true;
+
+  if (text && *text && aapi_parse_bool(text, &on, NULL) && !on)
     return;
   slide->tiff = slide_tiff_open(slide->path, &slide->info);
   g_atomic_int_set(&slide->fast_read, slide->tiff != NULL);

@@ -172,6 +172,41 @@ static void test_connection_settings(void)
   g_unsetenv("AAPI_CONNECTION_TIMEOUT");
 }
 
+/* Switches and debug categories read elsewhere are still checked at
+ * start: a typo stops it with the variable's name. */
+static void test_checked_elsewhere(void)
+{
+  static const struct {
+    const char *name, *value;
+    bool ok;
+  } cases[] = {
+    { "AAPI_DEBUG", "perf", true },
+    { "AAPI_DEBUG", "sql, HTTP:train", true },
+    { "AAPI_DEBUG", "all", true },
+    { "AAPI_DEBUG", "", true },
+    { "AAPI_DEBUG", "bogus", false },
+    { "AAPI_DEBUG", "perf,sqll", false },
+    { "AAPI_TIFF_FAST_READ", "0", true },
+    { "AAPI_TIFF_FAST_READ", "off", true },
+    { "AAPI_TIFF_FAST_READ", "maybe", false },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autoptr(GError) error = NULL;
+    g_setenv(cases[i].name, cases[i].value, TRUE);
+    g_autoptr(AapiConfig) config = aapi_config_new_from_env(&error);
+    g_test_message("%s=%s", cases[i].name, cases[i].value);
+    if (cases[i].ok) {
+      g_assert_no_error(error);
+    } else {
+      g_assert_null(config);
+      g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+      g_assert_nonnull(strstr(error->message, cases[i].name));
+    }
+    g_unsetenv(cases[i].name);
+  }
+}
+
 static void test_default_classes(void)
 {
   g_autoptr(GError) error = NULL;
@@ -243,6 +278,7 @@ int main(int argc, char **argv)
   g_test_add_func("/config/token-settings", test_token_settings);
   g_test_add_func("/config/connection-settings",
                   test_connection_settings);
+  g_test_add_func("/config/checked-elsewhere", test_checked_elsewhere);
   g_test_add_func("/config/default-classes", test_default_classes);
   g_test_add_func("/config/label-file", test_label_file);
   g_test_add_func("/config/train-settings", test_train_settings);
