@@ -132,7 +132,7 @@ static int compare_doubles(gconstpointer a, gconstpointer b)
 static bool timed_forward(NnRunner *runner, const float *input,
                           const int dims[4], float *logits, GError **error)
 {
-  int runs = CLAMP(opt_repeat, 1, 1000);
+  int runs = opt_repeat;
   g_autofree double *ms = g_new(double, runs);
 
   for (int i = 0; i < runs; i++) {
@@ -206,6 +206,11 @@ int cli_nn_eval(int argc, char **argv)
   }
   if (opt_int8 && opt_bf16) {
     fprintf(stderr, "aapi nn-eval: --int8 and --bf16 exclude each other\n");
+    return 2;
+  }
+  if (opt_repeat < 1 || opt_repeat > 1000) {
+    fprintf(stderr, "aapi nn-eval: --repeat is 1 to 1000, not %d\n",
+            opt_repeat);
     return 2;
   }
   if (!nn_cli_parse_shape(opt_shape, dims, &error))

@@ -141,6 +141,13 @@ class NnCliTest(unittest.TestCase):
             result, _ = self.eval(ckpt, inp, shape, check=False)
             self.assertEqual(result.returncode, 1, shape)
             self.assertIn(text, result.stderr, shape)
+        out = os.path.join(self.tmp, "out.bin")
+        for repeat in ["0", "-1", "1001"]:
+            result = run_aapi(["nn-eval", "--model", ckpt, "--input", inp,
+                               "--shape", "2,3,64,64", "--output", out,
+                               "--repeat", repeat], check=False)
+            self.assertEqual(result.returncode, 2, repeat)
+            self.assertIn("--repeat is 1 to 1000", result.stderr, repeat)
 
     def test_eval_input_read_only_as_far_as_needed(self):
         # 2*3*48*40 float32 values: 46080 bytes.  An endless device or a
