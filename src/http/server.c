@@ -175,13 +175,22 @@ static enum MHD_Result send_error(struct MHD_Connection *connection,
   return result;
 }
 
+typedef struct {
+  GHashTable *headers;
+  bool authorization_twice;   /* two credentials: neither is trusted */
+} HeaderCollect;
+
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind,
                                       const char *key, const char *value)
 {
-  GHashTable *headers = cls;
+  HeaderCollect *collect = cls;
+  char *name = g_ascii_strdown(key, -1);
 
-  g_hash_table_insert(headers, g_ascii_strdown(key, -1),
-                      g_strdup(value ? value : ""));
+  (void) kind;
+  if (strcmp(name, "authorization") == 0 &&
+      g_hash_table_contains(collect->headers, name))
+    collect->authorization_twice = true;
+  g_hash_table_insert(collect->headers, name, g_strdup(value ? value : ""));
   return MHD_YES;
 }
 
@@ -319,10 +328,16 @@ static enum MHD_Result answer(HttpServer *server,
   g_autoptr(GPtrArray) params = g_ptr_array_new_with_free_func(g_free);
   g_autoptr(GError) error = NULL;
   QueryCollect collect = { query, NULL, NULL };
+  HeaderCollect header_collect = { headers, false };
   HttpResponse response = { 0 };
 
   MHD_get_connection_values(connection, MHD_HEADER_KIND, collect_header,
-                            headers);
+                            &header_collect);
+  if (header_collect.authorization_twice) {
+    g_set_error(&error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "the Authorization header is given more than once");
+    return send_error(connection, state, method, url, error);
+  }
   MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND,
                             collect_query, &collect);
   if (collect.too_long) {

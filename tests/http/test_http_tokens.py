@@ -1,6 +1,7 @@
 """Bearer tokens: with AAPI_API_TOKENS set, writes need one of them and
 reads stay open; AAPI_TOKENS_FOR_READS closes reads too; settings that
 say nothing usable stop the server at start with a message."""
+import http.client
 import os
 import subprocess
 import unittest
@@ -46,6 +47,24 @@ class TokensTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r.body)
         r = self.post(f"/api/v1/slides/{self.sid}/annotations", "tok-two")
         self.assertEqual(r.status, 201, r.body)
+
+    def test_two_authorization_headers(self):
+        # Two credentials, good and bad in either order: neither counts.
+        for first, second in [("tok-one", "nope"), ("nope", "tok-one"),
+                              ("tok-one", "tok-two")]:
+            conn = http.client.HTTPConnection("127.0.0.1", self.server.port,
+                                              timeout=60)
+            body = self.body.encode()
+            conn.putrequest("POST", f"/api/v1/slides/{self.sid}/annotations")
+            conn.putheader("Authorization", f"Bearer {first}")
+            conn.putheader("Authorization", f"Bearer {second}")
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            r = conn.getresponse()
+            text = r.read()
+            conn.close()
+            self.assertEqual(r.status, 400, (first, second))
+            self.assertIn(b"more than once", text)
 
     def test_reads_open(self):
         self.assertEqual(self.server.get(f"/annotation/{self.sid}").status,
