@@ -158,24 +158,43 @@ static json_t *model_json(const StoreModel *model)
                    number_or_null(model->f1), "promoted", model->promoted);
 }
 
-/* Each class: its promoted versions' F1 in order, and the one served. */
-static json_t *class_models(const AapiClassInfo *info, GPtrArray *models)
+/* Newer files than the served one that do not load, with why: the
+ * reason a class serves an older model than its folder's newest. */
+static json_t *broken_json(InferEngine *engine, const AapiClassInfo *info)
+{
+  json_t *list = json_array();
+
+  if (engine == NULL)
+    return list;
+  g_autoptr(GPtrArray) failures = infer_engine_failures(engine, info->name);
+  for (guint i = 0; i < failures->len; i++) {
+    const InferModelFailure *failure = failures->pdata[i];
+    json_array_append_new(list, json_pack("{s:s, s:s}", "version",
+                                          failure->version, "error",
+                                          failure->message));
+  }
+  return list;
+}
+
+/* Each class: its promoted versions' F1 in order, the one the engine
+ * serves (not the newest file, which may not load) and the files
+ * skipped. */
+static json_t *class_models(InferEngine *engine, const AapiClassInfo *info,
+                            GPtrArray *models)
 {
   json_t *versions = json_array();
-  const char *current = NULL;
+  g_autofree char *served = NULL;
+  g_autoptr(NnModel) current = engine
+      ? infer_engine_get_model(engine, info->name, &served) : NULL;
 
   for (guint i = 0; i < models->len; i++) {
     StoreModel *model = models->pdata[i];
-    if (g_strcmp0(model->class_name, info->name) != 0)
-      continue;
-    json_array_append_new(versions, model_json(model));
-    if (model->promoted)
-      current = model->path;
+    if (g_strcmp0(model->class_name, info->name) == 0)
+      json_array_append_new(versions, model_json(model));
   }
-  g_autofree char *newest = train_newest_model_path(info);
-  g_autofree char *served = base_name(newest ? newest : current);
-  return json_pack("{s:s?, s:s, s:o}", "current", served, "color",
-                   info->color, "versions", versions);
+  return json_pack("{s:s?, s:s, s:o, s:o}", "current", served, "color",
+                   info->color, "versions", versions, "broken",
+                   broken_json(engine, info));
 }
 
 static bool get_models(HttpRequest *request, HttpResponse *response,
@@ -190,7 +209,9 @@ static bool get_models(HttpRequest *request, HttpResponse *response,
   json_t *classes = json_object();
   for (guint i = 0; i < config->classes->len; i++) {
     const AapiClassInfo *info = config->classes->pdata[i];
-    json_object_set_new(classes, info->name, class_models(info, models));
+    json_object_set_new(classes, info->name,
+                        class_models(request->context->engine, info,
+                                     models));
   }
   http_response_set_json(response, 200,
                          json_pack("{s:o}", "classes", classes));

@@ -53,12 +53,26 @@ typedef struct {
   InferModelEntry **built_for; /* the entry each runner was built for */
 } InferWorker;
 
+/* A model file that failed to load, and the stat of the content that
+ * failed: the same content is not loaded (nor warned about) again. */
+typedef struct {
+  gint64 size;
+  gint64 mtime_ns;
+  gint64 ctime_ns;
+  guint64 inode;
+  char *message;
+} InferBrokenFile;
+
 struct InferEngine {
   const AapiConfig *config;
   SlideCache *slides;
   GMutex lock;                 /* guards current[] and workers' busy */
+  GMutex scan_lock;            /* one model folder scan at a time */
   guint n_classes;
   InferModelEntry **current;   /* per class, NULL without a model */
+  /* Per class: file name -> InferBrokenFile, replaced by each scan;
+   * written under both locks, read under either. */
+  GHashTable **broken;
   guint n_workers;
   InferWorker *workers;
   InferTilingMode tiling_mode;

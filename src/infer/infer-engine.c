@@ -14,6 +14,7 @@
 #include "common/aapi-error.h"
 #include "common/log.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 static void entry_clear(gpointer data)
@@ -71,11 +72,16 @@ void infer_engine_free(InferEngine *engine)
     return;
   for (guint w = 0; w < engine->n_workers; w++)
     worker_clear(&engine->workers[w], engine->n_classes);
-  for (guint c = 0; c < engine->n_classes; c++)
+  for (guint c = 0; c < engine->n_classes; c++) {
     infer_model_entry_unref(engine->current[c]);
+    if (engine->broken[c])
+      g_hash_table_unref(engine->broken[c]);
+  }
   g_free(engine->workers);
   g_free(engine->current);
+  g_free(engine->broken);
   g_mutex_clear(&engine->lock);
+  g_mutex_clear(&engine->scan_lock);
   g_free(engine);
 }
 
@@ -124,14 +130,19 @@ static char *current_version(InferEngine *engine, guint c)
   return version;
 }
 
-char *infer_newest_model_name(const char *dir)
+static gint compare_newest_first(gconstpointer a, gconstpointer b)
 {
+  return strcmp(*(const char *const *) b, *(const char *const *) a);
+}
+
+GPtrArray *infer_model_names(const char *dir)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
   g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
   const char *name;
-  char *best = NULL;
 
   if (listing == NULL)
-    return NULL;
+    return names;
   while ((name = g_dir_read_name(listing)) != NULL) {
     g_autofree char *path = g_build_filename(dir, name, NULL);
 
@@ -139,19 +150,32 @@ char *infer_newest_model_name(const char *dir)
     if (name[0] == '.' || g_str_has_suffix(name, ".tmp") ||
         !g_file_test(path, G_FILE_TEST_IS_REGULAR))
       continue;
-    if (best == NULL || strcmp(name, best) > 0) {
-      g_free(best);
-      best = g_strdup(name);
-    }
+    g_ptr_array_add(names, g_strdup(name));
   }
-  return best;
+  g_ptr_array_sort(names, compare_newest_first);
+  return names;
 }
 
-static NnModel *load_model_file(const char *path, GError **error)
+NnModel *infer_load_newest_model(const char *dir, const char *class_name,
+                                 char **version)
 {
-  if (g_str_has_suffix(path, ".ckpt"))
-    return nn_ckpt_import(path, error);
-  return nn_model_load(path, error);
+  g_autoptr(GPtrArray) names = infer_model_names(dir);
+
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = names->pdata[i];
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    g_autoptr(GError) local = NULL;
+    NnModel *model = nn_model_load_any(path, &local);
+
+    if (model) {
+      *version = g_strdup(name);
+      return model;
+    }
+    g_warning("class %s: model file %s skipped: %s", class_name, name,
+              local->message);
+  }
+  *version = NULL;
+  return NULL;
 }
 
 char *infer_class_model_dir(const AapiConfig *config,
@@ -163,34 +187,165 @@ char *infer_class_model_dir(const AapiConfig *config,
   return g_build_filename(root, info->name, NULL);
 }
 
-/* Loads the class's newest model when it is not the one served. */
+static void broken_file_free(gpointer data)
+{
+  InferBrokenFile *file = data;
+
+  g_free(file->message);
+  g_free(file);
+}
+
+/* The identity of the file's content as far as stat tells: a copy still
+ * being written changes size or times, a replacement by rename the
+ * inode, a chmod the change time. */
+static bool file_stamp(const char *path, InferBrokenFile *stamp)
+{
+  GStatBuf st;
+
+  if (g_stat(path, &st) != 0)
+    return false;
+  stamp->size = st.st_size;
+  stamp->mtime_ns = (gint64) st.st_mtim.tv_sec * 1000000000 +
+                    st.st_mtim.tv_nsec;
+  stamp->ctime_ns = (gint64) st.st_ctim.tv_sec * 1000000000 +
+                    st.st_ctim.tv_nsec;
+  stamp->inode = st.st_ino;
+  return true;
+}
+
+static bool same_stamp(const InferBrokenFile *a, const InferBrokenFile *b)
+{
+  return a->size == b->size && a->mtime_ns == b->mtime_ns &&
+         a->ctime_ns == b->ctime_ns && a->inode == b->inode;
+}
+
+/* Tries one model file of class c and installs it when it loads.  One
+ * that does not is noted in broken, with a warning unless the previous
+ * scan saw the same content fail. */
+static bool try_model_file(InferEngine *engine, guint c, const char *dir,
+                           const char *name, GHashTable *broken)
+{
+  const AapiClassInfo *info = engine->config->classes->pdata[c];
+  g_autofree char *path = g_build_filename(dir, name, NULL);
+  g_autofree InferBrokenFile *now = g_new0(InferBrokenFile, 1);
+  const InferBrokenFile *seen = engine->broken[c]
+      ? g_hash_table_lookup(engine->broken[c], name) : NULL;
+  g_autoptr(GError) local = NULL;
+
+  /* Stat before reading: a write after it shows at the next scan. */
+  if (!file_stamp(path, now))
+    return false;
+  if (seen && same_stamp(seen, now)) {
+    now->message = g_strdup(seen->message);
+    g_hash_table_insert(broken, g_strdup(name), g_steal_pointer(&now));
+    return false;
+  }
+  g_autoptr(NnModel) model = nn_model_load_any(path, &local);
+  if (model) {
+    infer_engine_set_model(engine, info->name, model, name);
+    return true;
+  }
+  g_warning("class %s: model file %s skipped: %s", info->name, name,
+            local->message);
+  now->message = g_strdup(local->message);
+  g_hash_table_insert(broken, g_strdup(name), g_steal_pointer(&now));
+  return false;
+}
+
+/* Serves the class's newest model file that loads.  The scan stops at
+ * the served file: every newer one was tried and failed. */
 static void reload_class(InferEngine *engine, guint c)
 {
   const AapiClassInfo *info = engine->config->classes->pdata[c];
   g_autofree char *dir = infer_class_model_dir(engine->config, info);
-  g_autofree char *newest = infer_newest_model_name(dir);
+  g_autoptr(GPtrArray) names = infer_model_names(dir);
   g_autofree char *serving = current_version(engine, c);
-  g_autoptr(GError) local = NULL;
+  GHashTable *broken = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                             g_free, broken_file_free);
+  GHashTable *old;
 
-  if (newest == NULL || g_strcmp0(newest, serving) == 0)
-    return;
-  g_autofree char *path = g_build_filename(dir, newest, NULL);
-  g_autoptr(NnModel) model = load_model_file(path, &local);
-
-  /* A broken file leaves the served model in place. */
-  if (model == NULL) {
-    g_warning("class %s: cannot load %s: %s", info->name, path,
-              local->message);
-    return;
+  for (guint i = 0; i < names->len; i++) {
+    if (g_strcmp0(names->pdata[i], serving) == 0 ||
+        try_model_file(engine, c, dir, names->pdata[i], broken))
+      break;
   }
-  infer_engine_set_model(engine, info->name, model, newest);
+  g_mutex_lock(&engine->lock);
+  old = engine->broken[c];
+  engine->broken[c] = broken;
+  g_mutex_unlock(&engine->lock);
+  if (old)
+    g_hash_table_unref(old);
 }
 
 bool infer_engine_reload(InferEngine *engine, GError **error)
 {
+  g_mutex_lock(&engine->scan_lock);
   for (guint c = 0; c < engine->n_classes; c++)
     reload_class(engine, c);
+  g_mutex_unlock(&engine->scan_lock);
   return true;
+}
+
+NnModel *infer_engine_get_model(InferEngine *engine, const char *class_name,
+                                char **version)
+{
+  int c = class_index(engine, class_name);
+  NnModel *model = NULL;
+
+  *version = NULL;
+  if (c < 0)
+    return NULL;
+  g_mutex_lock(&engine->lock);
+  if (engine->current[c]) {
+    model = nn_model_ref(engine->current[c]->model);
+    *version = g_strdup(engine->current[c]->version);
+  }
+  g_mutex_unlock(&engine->lock);
+  return model;
+}
+
+void infer_model_failure_free(InferModelFailure *failure)
+{
+  if (failure == NULL)
+    return;
+  g_free(failure->version);
+  g_free(failure->message);
+  g_free(failure);
+}
+
+static gint compare_failures(gconstpointer a, gconstpointer b)
+{
+  const InferModelFailure *fa = *(InferModelFailure *const *) a;
+  const InferModelFailure *fb = *(InferModelFailure *const *) b;
+
+  return strcmp(fb->version, fa->version);
+}
+
+GPtrArray *infer_engine_failures(InferEngine *engine,
+                                 const char *class_name)
+{
+  GPtrArray *failures = g_ptr_array_new_with_free_func(
+      (GDestroyNotify) infer_model_failure_free);
+  int c = class_index(engine, class_name);
+  GHashTableIter iter;
+  gpointer name, value;
+
+  if (c < 0)
+    return failures;
+  g_mutex_lock(&engine->lock);
+  if (engine->broken[c]) {
+    g_hash_table_iter_init(&iter, engine->broken[c]);
+    while (g_hash_table_iter_next(&iter, &name, &value)) {
+      InferModelFailure *failure = g_new0(InferModelFailure, 1);
+
+      failure->version = g_strdup(name);
+      failure->message = g_strdup(((InferBrokenFile *) value)->message);
+      g_ptr_array_add(failures, failure);
+    }
+  }
+  g_mutex_unlock(&engine->lock);
+  g_ptr_array_sort(failures, compare_failures);
+  return failures;
 }
 
 /* Exact by default: a probe window's agreement does not bound a whole
@@ -255,10 +410,12 @@ InferEngine *infer_engine_new(const AapiConfig *config, SlideCache *slides,
   InferEngine *engine = g_new0(InferEngine, 1);
 
   g_mutex_init(&engine->lock);
+  g_mutex_init(&engine->scan_lock);
   engine->config = config;
   engine->slides = slides;
   engine->n_classes = config->classes ? config->classes->len : 0;
   engine->current = g_new0(InferModelEntry *, engine->n_classes);
+  engine->broken = g_new0(GHashTable *, engine->n_classes);
   engine->n_workers = MAX(config->predict_workers, 1);
   engine->workers = g_new0(InferWorker, engine->n_workers);
   for (guint w = 0; w < engine->n_workers; w++) {

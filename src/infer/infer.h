@@ -1,10 +1,11 @@
 /*
  * infer.h: prediction of a level-0 region with every class's model.
  *
- * The engine loads each class's newest model once and swaps in a newer one
- * atomically when it appears (infer_engine_reload, or a promoted model from
- * training).  Predictions run on a bounded pool of workers; when every
- * worker is busy a request fails at once with AAPI_ERROR_BUSY.
+ * The engine loads each class's newest model file that loads, once, and
+ * swaps in a newer one atomically when it appears (infer_engine_reload,
+ * or a promoted model from training).  Predictions run on a bounded pool
+ * of workers; when every worker is busy a request fails at once with
+ * AAPI_ERROR_BUSY.
  */
 #pragma once
 
@@ -31,26 +32,56 @@ void infer_result_free(InferResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(InferResult, infer_result_free)
 
 /* Loads every class's newest model from <model_root>/<Class>/ (aapi
- * weight files and .ckpt checkpoints); classes without one are skipped.
- * config and slides must outlive the engine; slides may be NULL when only
- * infer_predict_slide is used. */
+ * weight files and .ckpt checkpoints) that loads: a file that does not
+ * is skipped for the next older one, with a warning naming it and why.
+ * Classes without a loadable file are skipped.  config and slides must
+ * outlive the engine; slides may be NULL when only infer_predict_slide
+ * is used. */
 InferEngine *infer_engine_new(const AapiConfig *config, SlideCache *slides,
                               GError **error);
 void infer_engine_free(InferEngine *engine);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(InferEngine, infer_engine_free)
 
-/* File name of the newest model in a class's model folder, by name (ISO
+/* File names in a class's model folder, newest first by name (ISO
  * timestamps sort), skipping hidden and .tmp files (writes in progress)
- * and folders; NULL when it has none.  Training reads the served model
- * through it too, so both agree on what is served. */
-char *infer_newest_model_name(const char *dir);
+ * and folders; empty when there is no folder. */
+GPtrArray *infer_model_names(const char *dir);
 
-/* Rescans every class's model folder and swaps in newer models. */
+/* The newest model file in dir that loads, its name in *version, as the
+ * engine chooses at start (for the commands that run without one); each
+ * newer file that fails is a warning naming it and why.  NULL, *version
+ * NULL, when none loads. */
+NnModel *infer_load_newest_model(const char *dir, const char *class_name,
+                                 char **version);
+
+/* Rescans every class's model folder and serves each class's newest file
+ * that loads.  A file that fails is remembered with its size, times and
+ * inode and not read again until one of them changes, so a damaged file
+ * costs one warning, and a copy still being written is loaded once it is
+ * complete. */
 bool infer_engine_reload(InferEngine *engine, GError **error);
 /* Installs a model for a class now (after a promotion); takes a new
  * reference to model. */
 void infer_engine_set_model(InferEngine *engine, const char *class_name,
                             NnModel *model, const char *version);
+/* The model the class serves now (a new reference) and its version, or
+ * NULL and *version NULL. */
+NnModel *infer_engine_get_model(InferEngine *engine, const char *class_name,
+                                char **version);
+
+/* A model file the last scan skipped because it does not load. */
+typedef struct {
+  char *version;   /* the file name */
+  char *message;   /* why it does not load */
+} InferModelFailure;
+
+void infer_model_failure_free(InferModelFailure *failure);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(InferModelFailure, infer_model_failure_free)
+
+/* InferModelFailure* of a class's newer-than-served files that the last
+ * scan skipped, newest first. */
+GPtrArray *infer_engine_failures(InferEngine *engine,
+                                 const char *class_name);
 
 /* Errors: NOT_FOUND (slide), INVALID (region outside the slide or empty),
  * TOO_LARGE (over max_predict_pixels), BUSY (every worker busy). */

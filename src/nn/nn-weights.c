@@ -169,9 +169,15 @@ static bool check_digest(Reader *r, GError **error)
   guint8 digest[WEIGHTS_DIGEST];
   gsize len = sizeof digest;
 
-  if (r->len < 8 + WEIGHTS_DIGEST ||
-      memcmp(r->data, WEIGHTS_MAGIC, 8) != 0)
-    return corrupt(r, error, "wrong magic");
+  /* A short file with the right start is a cut copy, not another kind
+   * of file: say which, as that tells what to look for. */
+  if (r->len == 0)
+    return corrupt(r, error, "empty file");
+  if (memcmp(r->data, WEIGHTS_MAGIC, MIN(r->len, 8)) != 0)
+    return corrupt(r, error, "wrong magic (does not start with "
+                   WEIGHTS_MAGIC ")");
+  if (r->len < 8 + WEIGHTS_DIGEST)
+    return corrupt(r, error, "truncated");
   g_checksum_update(sum, r->data, r->len - WEIGHTS_DIGEST);
   g_checksum_get_digest(sum, digest, &len);
   if (memcmp(digest, r->data + r->len - WEIGHTS_DIGEST, len) != 0)
@@ -304,11 +310,20 @@ NnModel *nn_model_load(const char *path, GError **error)
   return model;
 }
 
+/* The two extensions aapi writes and reads decide the kind, so that a
+ * damaged file is described as what it was meant to be (an empty
+ * .aapimodel is a cut native file, not a bad zip archive); other names
+ * go by the first bytes. */
 NnModel *nn_model_load_any(const char *path, GError **error)
 {
   char head[8] = { 0 };
-  FILE *file = g_fopen(path, "rb");
+  FILE *file;
 
+  if (g_str_has_suffix(path, NN_MODEL_EXT))
+    return nn_model_load(path, error);
+  if (g_str_has_suffix(path, ".ckpt"))
+    return nn_ckpt_import(path, error);
+  file = g_fopen(path, "rb");
   if (file == NULL) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND,
                 "cannot open model %s: %s", path, g_strerror(errno));

@@ -62,8 +62,9 @@ void nn_model_init_random(NnModel *model, guint64 seed);
 /* aapi's native weight file (documented in nn/README.md). */
 NnModel *nn_model_load(const char *path, GError **error);
 bool nn_model_save(const NnModel *model, const char *path, GError **error);
-/* Either kind of model file, told apart by its first bytes: a native
- * weight file or a PyTorch Lightning checkpoint. */
+/* Either kind of model file: a native weight file (NN_MODEL_EXT) or a
+ * PyTorch Lightning checkpoint (.ckpt) by its name, any other name by
+ * its first bytes; errors describe the kind the file was meant to be. */
 NnModel *nn_model_load_any(const char *path, GError **error);
 /* The file name extension of native weight files. */
 #define NN_MODEL_EXT ".aapimodel"

@@ -75,14 +75,12 @@ static bool evaluate_class(const AapiConfig *config, AapiStore *store,
                            SlideCache *slides, const AapiClassInfo *info,
                            GError **error)
 {
-  g_autofree char *path = train_newest_model_path(info);
-  if (path == NULL) {
+  g_autofree char *version = NULL;
+  g_autoptr(NnModel) model = train_served_model(info, NULL, &version);
+  if (model == NULL) {
     printf("%-12s no model\n", info->name);
     return true;
   }
-  g_autoptr(NnModel) model = nn_model_load_any(path, error);
-  if (model == NULL)
-    return false;
   g_autoptr(TrainDataset) data = train_dataset_build(config, store, slides,
                                                      info, NULL, error);
   if (data == NULL)
@@ -96,7 +94,6 @@ static bool evaluate_class(const AapiConfig *config, AapiStore *store,
   double f1 = 0;
   if (!train_eval_f1(model, data->train, &f1, error))
     return false;
-  g_autofree char *version = g_path_get_basename(path);
   printf("%-12s F1 %.4f over %u patches  (model %s)\n", info->name, f1,
          data->train->n, version);
   return true;

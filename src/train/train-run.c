@@ -15,13 +15,19 @@
 #include <math.h>
 #include <glib/gstdio.h>
 
-char *train_newest_model_path(const AapiClassInfo *info)
+/* With an engine the rescan comes first, so that a model another process
+ * put into the folder since the last timed scan is the one trained on. */
+NnModel *train_served_model(const AapiClassInfo *info, InferEngine *engine,
+                            char **version)
 {
-  g_autofree char *dir = g_build_filename(info->model_root, info->name,
-                                          NULL);
-  g_autofree char *newest = infer_newest_model_name(dir);
+  g_autofree char *dir = NULL;
 
-  return newest ? g_build_filename(dir, newest, NULL) : NULL;
+  if (engine) {
+    infer_engine_reload(engine, NULL);
+    return infer_engine_get_model(engine, info->name, version);
+  }
+  dir = g_build_filename(info->model_root, info->name, NULL);
+  return infer_load_newest_model(dir, info->name, version);
 }
 
 static StoreTrainRun *run_new(const AapiClassInfo *info)
@@ -241,13 +247,12 @@ static NnModel *starting_model(TrainContext *context,
                                const AapiClassInfo *info, bool bootstrap,
                                bool *fresh, GError **error)
 {
-  g_autofree char *path = train_newest_model_path(info);
+  g_autofree char *version = NULL;
+  NnModel *served = train_served_model(info, context->engine, &version);
 
   *fresh = false;
-  if (path)
-    return nn_model_load_any(path, error);
-  if (!bootstrap)
-    return NULL;
+  if (served || !bootstrap)
+    return served;
   *fresh = true;
   return bootstrap_model(context->config, error);
 }

@@ -39,5 +39,9 @@ bool train_scheduler_trigger(TrainScheduler *scheduler,
  * or "null"; newly allocated. */
 char *train_scheduler_progress_json(TrainScheduler *scheduler);
 
-/* Newest model file of a class in <model_root>/<Class>/, or NULL. */
-char *train_newest_model_path(const AapiClassInfo *info);
+/* The model a class serves (a new reference) and its version (the file
+ * name): engine's after a rescan, or without an engine the newest file
+ * in <model_root>/<Class>/ that loads, as the engine would choose; NULL
+ * when the class has none. */
+NnModel *train_served_model(const AapiClassInfo *info, InferEngine *engine,
+                            char **version);

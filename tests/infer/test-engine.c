@@ -12,6 +12,7 @@
 #include "testutil.h"
 
 #include <glib/gstdio.h>
+#include <string.h>
 
 typedef struct {
   char *tmp;
@@ -191,9 +192,103 @@ static void test_cancel(Fixture *f, gconstpointer data)
   g_assert_cmpstr(ja->str, ==, jb->str);
 }
 
+/* Writes the first keep bytes of <class>/<from> as <class>/<to>, as a
+ * damaged copy or a copy still being written. */
+static void copy_cut(Fixture *f, const char *class_name, const char *from,
+                     const char *to, gssize keep)
+{
+  g_autofree char *src = g_build_filename(f->tmp, "model", class_name,
+                                          from, NULL);
+  g_autofree char *dst = g_build_filename(f->tmp, "model", class_name, to,
+                                          NULL);
+  g_autofree char *bytes = NULL;
+  gsize len;
+
+  g_assert_true(g_file_get_contents(src, &bytes, &len, NULL));
+  g_assert_true(g_file_set_contents(dst, bytes, keep < 0 ? (gssize) len
+                                                         : keep, NULL));
+}
+
+static void assert_serves(InferEngine *engine, const char *version)
+{
+  g_autofree char *served = NULL;
+  g_autoptr(NnModel) model = infer_engine_get_model(engine, "Glomerulus",
+                                                    &served);
+
+  g_assert_nonnull(model);
+  g_assert_cmpstr(served, ==, version);
+}
+
+/* Warnings about a skipped model file naming it and a checksum error,
+ * counted by count_skips. */
+static gint skip_warnings;
+
+static GLogWriterOutput count_skips(GLogLevelFlags level,
+                                    const GLogField *fields, gsize n,
+                                    gpointer data)
+{
+  for (gsize i = 0; i < n; i++) {
+    const char *text = fields[i].value;
+
+    if (g_strcmp0(fields[i].key, "MESSAGE") == 0 &&
+        (level & G_LOG_LEVEL_WARNING) &&
+        g_pattern_match_simple("*Glomerulus*2026-03-01T00:00:00 skipped*"
+                               "checksum*", text))
+      g_atomic_int_inc(&skip_warnings);
+  }
+  return g_log_writer_default(level, fields, n, data);
+}
+
+/* A damaged newest file leaves the running engine's model in place, and
+ * a new engine (a restart) falls back to the newest file that loads.
+ * The damaged file is warned about once per engine and listed with its
+ * error, and the same name written in full later is served. */
+static void test_damaged_newest(Fixture *f, gconstpointer data)
+{
+  const char *cut = "2026-03-01T00:00:00";
+  g_autoptr(GError) error = NULL;
+
+  if (f->engine == NULL)
+    return;
+  copy_cut(f, "Glomerulus", "2026-01-01T00:00:00", cut, 1000);
+  g_atomic_int_set(&skip_warnings, 0);
+  g_assert_true(infer_engine_reload(f->engine, &error));
+  g_assert_cmpint(g_atomic_int_get(&skip_warnings), ==, 1);
+  assert_serves(f->engine, "2026-01-01T00:00:00");
+
+  g_autoptr(InferEngine) restarted = infer_engine_new(f->config, NULL,
+                                                      &error);
+  g_assert_no_error(error);
+  g_assert_cmpint(g_atomic_int_get(&skip_warnings), ==, 2);
+  assert_serves(restarted, "2026-01-01T00:00:00");
+  g_autoptr(InferResult) r = infer_predict_slide(restarted, f->slide, 500,
+                                                 6400, 256, 256, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(version_of(r, "Glomerulus"), ==, "2026-01-01T00:00:00");
+
+  g_assert_true(infer_engine_reload(restarted, &error));
+  g_assert_cmpint(g_atomic_int_get(&skip_warnings), ==, 2);
+  g_autoptr(GPtrArray) failures = infer_engine_failures(restarted,
+                                                        "Glomerulus");
+  g_assert_cmpuint(failures->len, ==, 1);
+  InferModelFailure *failure = failures->pdata[0];
+  g_assert_cmpstr(failure->version, ==, cut);
+  g_assert_nonnull(strstr(failure->message, "checksum"));
+
+  copy_cut(f, "Glomerulus", "2026-01-01T00:00:00", cut, -1);
+  g_assert_true(infer_engine_reload(restarted, &error));
+  assert_serves(restarted, cut);
+  g_autoptr(GPtrArray) none = infer_engine_failures(restarted,
+                                                    "Glomerulus");
+  g_assert_cmpuint(none->len, ==, 0);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
+  /* Skipped model files are warnings the tests expect and count. */
+  g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+  g_log_set_writer_func(count_skips, NULL, NULL);
   g_autoptr(GError) error = NULL;
   if (!slide_init_libs(&error))
     g_error("%s", error->message);
@@ -205,5 +300,7 @@ int main(int argc, char **argv)
              test_errors, fixture_tear_down);
   g_test_add("/infer/engine/cancel", Fixture, NULL, fixture_set_up,
              test_cancel, fixture_tear_down);
+  g_test_add("/infer/engine/damaged-newest", Fixture, NULL, fixture_set_up,
+             test_damaged_newest, fixture_tear_down);
   return g_test_run();
 }

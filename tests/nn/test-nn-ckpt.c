@@ -230,6 +230,40 @@ static void test_native_round_trip(void)
   g_assert_nonnull(strstr(error->message, "checksum"));
 }
 
+/* A cut or emptied native file is reported as a damaged native file by
+ * nn_model_load_any, never as a checkpoint that is not a zip archive. */
+static void test_native_damaged(void)
+{
+  g_autofree char *path = g_build_filename(tmpdir, "cut" NN_MODEL_EXT,
+                                           NULL);
+  NnHparams hp = { 3, 2, 2, 1, true, true, NN_UP_UPCONV };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(NnModel) model = nn_model_new(&hp, &error);
+  g_autofree char *bytes = NULL;
+  gsize len;
+  struct { gsize keep; const char *reason; } cuts[] = {
+    { 0, "empty file" }, { 5, "truncated" }, { 20, "truncated" },
+    { 3000, "checksum" },
+  };
+
+  g_assert_no_error(error);
+  g_assert_true(nn_model_save(model, path, &error));
+  g_assert_true(g_file_get_contents(path, &bytes, &len, NULL));
+  for (guint i = 0; i < G_N_ELEMENTS(cuts); i++) {
+    g_assert_true(g_file_set_contents(path, bytes, cuts[i].keep, NULL));
+    g_autoptr(NnModel) bad = nn_model_load_any(path, &error);
+    g_assert_null(bad);
+    g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+    g_assert_nonnull(strstr(error->message, "not a valid aapi model"));
+    g_assert_nonnull(strstr(error->message, cuts[i].reason));
+    g_clear_error(&error);
+  }
+  g_assert_true(g_file_set_contents(path, "PK\x03\x04garbage", 11, NULL));
+  g_autoptr(NnModel) zip = nn_model_load_any(path, &error);
+  g_assert_null(zip);
+  g_assert_nonnull(strstr(error->message, "wrong magic"));
+}
+
 /* Random init: seeded, PyTorch-like bounds, copies independent. */
 static void test_random_init_and_copy(void)
 {
@@ -302,6 +336,7 @@ int main(int argc, char **argv)
   g_test_add_func("/nn/ckpt/no-state-dict", test_no_state_dict);
   g_test_add_func("/nn/ckpt/state-dict-layout", test_state_dict_layout);
   g_test_add_func("/nn/weights/round-trip", test_native_round_trip);
+  g_test_add_func("/nn/weights/damaged", test_native_damaged);
   g_test_add_func("/nn/model/random-init-copy", test_random_init_and_copy);
   g_test_add_func("/nn/model/bad-hparams", test_bad_hparams);
   g_test_add_func("/nn/forward/output-size", test_output_size);
