@@ -158,11 +158,8 @@ static bool cut_slide(Slide *slide, const char *slide_id,
     TrainSquare *square = &g_array_index(squares, TrainSquare, i);
     TrainPatches *dst = held_out(slide_id, square) ? val : train;
     /* A stopping server should not wait for a whole slide to be cut. */
-    if (cancel && g_atomic_int_get(cancel)) {
-      g_set_error(error, AAPI_ERROR, AAPI_ERROR_CONFLICT, "cancelled");
-      return false;
-    }
-    if (!train_extract_square(slide, info, annotations, square, rng, dst,
+    if (!train_check_cancel(cancel, error) ||
+        !train_extract_square(slide, info, annotations, square, rng, dst,
                               error))
       return false;
   }
@@ -255,7 +252,8 @@ TrainDataset *train_dataset_build(const AapiConfig *config, AapiStore *store,
   dataset->train = train_patches_new(info->patch_size);
   dataset->val = train_patches_new(info->patch_size);
   for (guint i = 0; i < rows->len; i++)
-    if (!add_slide(config, store, slides, info, rows->pdata[i], dataset,
+    if (!train_check_cancel(cancel, error) ||
+        !add_slide(config, store, slides, info, rows->pdata[i], dataset,
                    fingerprint, cancel, error))
       return NULL;
 

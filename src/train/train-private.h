@@ -37,6 +37,11 @@ void train_raster_annotation(const Annotation *annotation, double x0,
                              double y0, double scale, guint8 *mask, int w,
                              int h);
 
+/* False with AAPI_ERROR_CONFLICT "cancelled" once *cancel is non-zero
+ * (cancel may be NULL: never).  Every loop of a cycle that may run long
+ * asks it, so that a stopping server stops its cycle within a moment. */
+bool train_check_cancel(const gint *cancel, GError **error);
+
 /* A level-0 square that covers some of a class's polygons. */
 typedef struct {
   gint64 x, y, size;
@@ -61,8 +66,9 @@ bool train_extract_square(Slide *slide, const AapiClassInfo *info,
 
 /* Training and held-out validation patches of one class from every
  * annotated slide's newest version, cached under <data>/train-cache.
- * n_slides_out counts the slides that had polygons of the class.  When
- * *cancel becomes non-zero, cutting stops with AAPI_ERROR_CONFLICT. */
+ * n_slides counts the slides that had polygons of the class.  When
+ * *cancel becomes non-zero, making the data stops with
+ * AAPI_ERROR_CONFLICT. */
 typedef struct {
   TrainPatches *train;
   TrainPatches *val;        /* the HDF5 set when the class has one */
@@ -123,7 +129,7 @@ typedef struct {
   SlideCache *slides;
   InferEngine *engine;      /* NULL: no server to update */
   TrainProgress *progress;  /* may be NULL */
-  gint *cancel;             /* set to 1 to stop at the next batch */
+  gint *cancel;             /* set to 1 to stop at the next step */
 } TrainContext;
 
 

@@ -76,11 +76,6 @@ static void make_target(const guint8 *masks, int n, int patch, int oh,
   }
 }
 
-static bool cancelled(TrainContext *context)
-{
-  return context->cancel && g_atomic_int_get(context->cancel);
-}
-
 /* Fine-tunes model in place for the configured epochs; returns the mean
  * loss of the last epoch in *loss. */
 static bool fine_tune(TrainContext *context, const AapiClassInfo *info,
@@ -122,10 +117,8 @@ static bool fine_tune(TrainContext *context, const AapiClassInfo *info,
     }
     double sum = 0;
     for (guint b = 0; b < batches; b++) {
-      if (cancelled(context)) {
-        g_set_error(error, AAPI_ERROR, AAPI_ERROR_CONFLICT, "cancelled");
+      if (!train_check_cancel(context->cancel, error))
         return false;
-      }
       int n = (int) MIN((guint) batch, per_epoch - b * batch);
       for (int k = 0; k < n; k++) {
         guint src = order[b * batch + k];
