@@ -19,7 +19,7 @@
 #include <string.h>
 
 #define SQUARE_SIZE 3000
-#define CACHE_MAGIC "AAPIPATCH2\n"
+#define CACHE_MAGIC "AAPIPATCH3\n"
 #define HOLD_OUT_EVERY 5
 
 void train_dataset_free(TrainDataset *dataset)
@@ -144,13 +144,21 @@ static GPtrArray *class_annotations(const AnnotSet *set,
   return matching;
 }
 
-/* Cuts one slide's squares into train and val patches. */
+/* Cuts one slide's squares into train and val patches, from its class
+ * polygons clipped to the slide. */
 static bool cut_slide(Slide *slide, const char *slide_id,
                       const AapiClassInfo *info, GPtrArray *annotations,
                       TrainPatches *train, TrainPatches *val,
                       guint *n_squares, const gint *cancel, GError **error)
 {
-  g_autoptr(GArray) squares = train_cover_squares(annotations, SQUARE_SIZE);
+  const SlideInfo *slide_info = slide_get_info(slide);
+  g_autoptr(GPtrArray) clipped = train_clip_annotations(
+      annotations, (double) slide_info->width, (double) slide_info->height,
+      cancel, error);
+  if (clipped == NULL)
+    return false;
+  g_autoptr(GArray) squares = train_cover_squares(
+      clipped, SQUARE_SIZE, slide_info->width, slide_info->height);
   /* Seeded by the slide so that a re-cut gives the same patches. */
   g_autoptr(GRand) rng = g_rand_new_with_seed(g_str_hash(slide_id));
 
@@ -159,7 +167,7 @@ static bool cut_slide(Slide *slide, const char *slide_id,
     TrainPatches *dst = held_out(slide_id, square) ? val : train;
     /* A stopping server should not wait for a whole slide to be cut. */
     if (!train_check_cancel(cancel, error) ||
-        !train_extract_square(slide, info, annotations, square, rng, dst,
+        !train_extract_square(slide, info, clipped, square, rng, dst,
                               error))
       return false;
   }
