@@ -8,6 +8,9 @@
  * again.  Every fifth square (by a hash of slide and position, so the
  * choice is stable across cycles) is held out for validation when the
  * class has no HDF5 validation set.
+ *
+ * A slide that cannot be read (its file missing, unreadable or not a
+ * slide) is left out with a warning: it says nothing about the others.
  */
 #include "train-private.h"
 
@@ -175,6 +178,44 @@ static bool cut_slide(Slide *slide, const char *slide_id,
   return true;
 }
 
+/* Errors of a slide's own file, as opposed to the store, the data
+ * folder, memory or a cancel. */
+static bool slide_unusable(const GError *error)
+{
+  return g_error_matches(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND) ||
+         g_error_matches(error, AAPI_ERROR, AAPI_ERROR_IO) ||
+         g_error_matches(error, AAPI_ERROR, AAPI_ERROR_SLIDE);
+}
+
+/* Opens and cuts one slide; *skipped (with a warning) when its file
+ * cannot be read. */
+static bool open_and_cut(SlideCache *slides, const char *slide_id,
+                         const AapiClassInfo *info, GPtrArray *annotations,
+                         TrainPatches *train, TrainPatches *val,
+                         guint *n_squares, bool *skipped,
+                         const gint *cancel, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autoptr(Slide) slide = slide_cache_get(slides, slide_id, &local);
+
+  if (slide && cut_slide(slide, slide_id, info, annotations, train, val,
+                         n_squares, cancel, &local))
+    return true;
+  if (!slide_unusable(local)) {
+    g_propagate_error(error, g_steal_pointer(&local));
+    return false;
+  }
+  /* The slide cache's own messages name the slide already. */
+  if (strstr(local->message, slide_id))
+    g_warning("train: %s: skipping a slide: %s", info->name,
+              local->message);
+  else
+    g_warning("train: %s: skipping slide %s: %s", info->name, slide_id,
+              local->message);
+  *skipped = true;
+  return true;
+}
+
 static bool add_slide(const AapiConfig *config, AapiStore *store,
                       SlideCache *slides, const AapiClassInfo *info,
                       const StoreSlide *row, TrainDataset *dataset,
@@ -203,16 +244,19 @@ static bool add_slide(const AapiConfig *config, AapiStore *store,
   guint n_squares = 0;
 
   if (!cache_read(path, key, info->patch_size, train, val)) {
-    g_autoptr(Slide) slide = slide_cache_get(slides, row->slide_id, error);
-    if (slide == NULL)
-      return false;
+    bool skipped = false;
     g_clear_pointer(&train, train_patches_free);
     g_clear_pointer(&val, train_patches_free);
     train = train_patches_new(info->patch_size);
     val = train_patches_new(info->patch_size);
-    if (!cut_slide(slide, row->slide_id, info, annotations, train, val,
-                   &n_squares, cancel, error) ||
-        !cache_write(path, key, train, val, error))
+    if (!open_and_cut(slides, row->slide_id, info, annotations, train, val,
+                      &n_squares, &skipped, cancel, error))
+      return false;
+    if (skipped) {
+      dataset->n_skipped++;
+      return true;
+    }
+    if (!cache_write(path, key, train, val, error))
       return false;
     g_message("train: %s: cut %u squares of slide %s: %u train, %u val "
               "patches", info->name, n_squares, row->slide_id, train->n,

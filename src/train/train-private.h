@@ -79,13 +79,15 @@ bool train_extract_square(Slide *slide, const AapiClassInfo *info,
 
 /* Training and held-out validation patches of one class from every
  * annotated slide's newest version, cached under <data>/train-cache.
- * n_slides counts the slides that had polygons of the class.  When
- * *cancel becomes non-zero, making the data stops with
+ * n_slides counts the slides that had polygons of the class; a slide
+ * whose file cannot be read is left out (with a warning) and counted in
+ * n_skipped.  When *cancel becomes non-zero, making the data stops with
  * AAPI_ERROR_CONFLICT. */
 typedef struct {
   TrainPatches *train;
   TrainPatches *val;        /* the HDF5 set when the class has one */
   guint n_slides;
+  guint n_skipped;
   guint n_squares;
   char *fingerprint;        /* what the data was made from */
 } TrainDataset;

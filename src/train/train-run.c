@@ -279,7 +279,11 @@ StoreTrainRun *train_run_class(TrainContext *context,
   run->n_train = data->train->n;
   run->n_val = data->val->n;
   if (data->train->n == 0 || data->val->n == 0) {
-    run_finish(run, "skipped", "no annotated patches of this class");
+    g_autofree char *detail = g_strdup_printf(
+        "no annotated patches of this class%s", data->n_skipped
+            ? " (slides whose file cannot be read were left out; see "
+              "the log)" : "");
+    run_finish(run, "skipped", detail);
     return record(context, info, run, false, error) ? g_steal_pointer(&run)
                                                     : NULL;
   }

