@@ -89,6 +89,14 @@ static void progress_running(TrainProgress *progress, bool running)
   g_mutex_unlock(&progress->lock);
 }
 
+bool train_check_cancel(const gint *cancel, GError **error)
+{
+  if (cancel == NULL || !g_atomic_int_get(cancel))
+    return true;
+  g_set_error(error, AAPI_ERROR, AAPI_ERROR_CONFLICT, "cancelled");
+  return false;
+}
+
 /* The highest version number of every slide (0 when none). */
 static bool newest_seq(AapiStore *store, gint64 *seq, GError **error)
 {

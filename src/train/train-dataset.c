@@ -8,6 +8,9 @@
  * again.  Every fifth square (by a hash of slide and position, so the
  * choice is stable across cycles) is held out for validation when the
  * class has no HDF5 validation set.
+ *
+ * A slide that cannot be read (its file missing, unreadable or not a
+ * slide) is left out with a warning: it says nothing about the others.
  */
 #include "train-private.h"
 
@@ -19,7 +22,7 @@
 #include <string.h>
 
 #define SQUARE_SIZE 3000
-#define CACHE_MAGIC "AAPIPATCH2\n"
+#define CACHE_MAGIC "AAPIPATCH3\n"
 #define HOLD_OUT_EVERY 5
 
 void train_dataset_free(TrainDataset *dataset)
@@ -144,13 +147,21 @@ static GPtrArray *class_annotations(const AnnotSet *set,
   return matching;
 }
 
-/* Cuts one slide's squares into train and val patches. */
+/* Cuts one slide's squares into train and val patches, from its class
+ * polygons clipped to the slide. */
 static bool cut_slide(Slide *slide, const char *slide_id,
                       const AapiClassInfo *info, GPtrArray *annotations,
                       TrainPatches *train, TrainPatches *val,
                       guint *n_squares, const gint *cancel, GError **error)
 {
-  g_autoptr(GArray) squares = train_cover_squares(annotations, SQUARE_SIZE);
+  const SlideInfo *slide_info = slide_get_info(slide);
+  g_autoptr(GPtrArray) clipped = train_clip_annotations(
+      annotations, (double) slide_info->width, (double) slide_info->height,
+      cancel, error);
+  if (clipped == NULL)
+    return false;
+  g_autoptr(GArray) squares = train_cover_squares(
+      clipped, SQUARE_SIZE, slide_info->width, slide_info->height);
   /* Seeded by the slide so that a re-cut gives the same patches. */
   g_autoptr(GRand) rng = g_rand_new_with_seed(g_str_hash(slide_id));
 
@@ -158,15 +169,50 @@ static bool cut_slide(Slide *slide, const char *slide_id,
     TrainSquare *square = &g_array_index(squares, TrainSquare, i);
     TrainPatches *dst = held_out(slide_id, square) ? val : train;
     /* A stopping server should not wait for a whole slide to be cut. */
-    if (cancel && g_atomic_int_get(cancel)) {
-      g_set_error(error, AAPI_ERROR, AAPI_ERROR_CONFLICT, "cancelled");
-      return false;
-    }
-    if (!train_extract_square(slide, info, annotations, square, rng, dst,
+    if (!train_check_cancel(cancel, error) ||
+        !train_extract_square(slide, info, clipped, square, rng, dst,
                               error))
       return false;
   }
   *n_squares += squares->len;
+  return true;
+}
+
+/* Errors of a slide's own file, as opposed to the store, the data
+ * folder, memory or a cancel. */
+static bool slide_unusable(const GError *error)
+{
+  return g_error_matches(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND) ||
+         g_error_matches(error, AAPI_ERROR, AAPI_ERROR_IO) ||
+         g_error_matches(error, AAPI_ERROR, AAPI_ERROR_SLIDE);
+}
+
+/* Opens and cuts one slide; *skipped (with a warning) when its file
+ * cannot be read. */
+static bool open_and_cut(SlideCache *slides, const char *slide_id,
+                         const AapiClassInfo *info, GPtrArray *annotations,
+                         TrainPatches *train, TrainPatches *val,
+                         guint *n_squares, bool *skipped,
+                         const gint *cancel, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autoptr(Slide) slide = slide_cache_get(slides, slide_id, &local);
+
+  if (slide && cut_slide(slide, slide_id, info, annotations, train, val,
+                         n_squares, cancel, &local))
+    return true;
+  if (!slide_unusable(local)) {
+    g_propagate_error(error, g_steal_pointer(&local));
+    return false;
+  }
+  /* The slide cache's own messages name the slide already. */
+  if (strstr(local->message, slide_id))
+    g_warning("train: %s: skipping a slide: %s", info->name,
+              local->message);
+  else
+    g_warning("train: %s: skipping slide %s: %s", info->name, slide_id,
+              local->message);
+  *skipped = true;
   return true;
 }
 
@@ -198,16 +244,19 @@ static bool add_slide(const AapiConfig *config, AapiStore *store,
   guint n_squares = 0;
 
   if (!cache_read(path, key, info->patch_size, train, val)) {
-    g_autoptr(Slide) slide = slide_cache_get(slides, row->slide_id, error);
-    if (slide == NULL)
-      return false;
+    bool skipped = false;
     g_clear_pointer(&train, train_patches_free);
     g_clear_pointer(&val, train_patches_free);
     train = train_patches_new(info->patch_size);
     val = train_patches_new(info->patch_size);
-    if (!cut_slide(slide, row->slide_id, info, annotations, train, val,
-                   &n_squares, cancel, error) ||
-        !cache_write(path, key, train, val, error))
+    if (!open_and_cut(slides, row->slide_id, info, annotations, train, val,
+                      &n_squares, &skipped, cancel, error))
+      return false;
+    if (skipped) {
+      dataset->n_skipped++;
+      return true;
+    }
+    if (!cache_write(path, key, train, val, error))
       return false;
     g_message("train: %s: cut %u squares of slide %s: %u train, %u val "
               "patches", info->name, n_squares, row->slide_id, train->n,
@@ -255,7 +304,8 @@ TrainDataset *train_dataset_build(const AapiConfig *config, AapiStore *store,
   dataset->train = train_patches_new(info->patch_size);
   dataset->val = train_patches_new(info->patch_size);
   for (guint i = 0; i < rows->len; i++)
-    if (!add_slide(config, store, slides, info, rows->pdata[i], dataset,
+    if (!train_check_cancel(cancel, error) ||
+        !add_slide(config, store, slides, info, rows->pdata[i], dataset,
                    fingerprint, cancel, error))
       return NULL;
 

@@ -37,15 +37,33 @@ void train_raster_annotation(const Annotation *annotation, double x0,
                              double y0, double scale, guint8 *mask, int w,
                              int h);
 
+/* False with AAPI_ERROR_CONFLICT "cancelled" once *cancel is non-zero
+ * (cancel may be NULL: never).  Every loop of a cycle that may run long
+ * asks it, so that a stopping server stops its cycle within a moment. */
+bool train_check_cancel(const gint *cancel, GError **error);
+
+/* The annotations clipped to a slide's level-0 rectangle [0, width] x
+ * [0, height] with GEOS: those wholly outside are left out, those
+ * crossing the edge are cut at it (holes and parts kept), those inside
+ * are copied as drawn.  One GEOS cannot clip is left out with a warning.
+ * Returns a new array of Annotation*, or NULL when cancelled. */
+GPtrArray *train_clip_annotations(GPtrArray *annotations, double width,
+                                  double height, const gint *cancel,
+                                  GError **error);
+
 /* A level-0 square that covers some of a class's polygons. */
 typedef struct {
   gint64 x, y, size;
 } TrainSquare;
 
-/* Squares of side size covering every annotation in the array (cluster the
- * centroids; polygons larger than a square get a grid of squares).
+/* Squares of side size covering every annotation in the array, on a
+ * width x height slide (cluster the centroids; polygons larger than a
+ * square get a grid of squares).  Only what lies on the slide is
+ * covered, and never with more squares than the slide's own tiling by
+ * squares has: past that, the tiles touched by polygons are the cover.
  * Returns a GArray of TrainSquare, sorted by (y, x). */
-GArray *train_cover_squares(GPtrArray *annotations, gint64 size);
+GArray *train_cover_squares(GPtrArray *annotations, gint64 size,
+                            gint64 width, gint64 height);
 
 /* Does a group name belong to a class?  Compares case-insensitively and
  * treats singular and plural as one (Tubules / Tubule). */
@@ -61,12 +79,15 @@ bool train_extract_square(Slide *slide, const AapiClassInfo *info,
 
 /* Training and held-out validation patches of one class from every
  * annotated slide's newest version, cached under <data>/train-cache.
- * n_slides_out counts the slides that had polygons of the class.  When
- * *cancel becomes non-zero, cutting stops with AAPI_ERROR_CONFLICT. */
+ * n_slides counts the slides that had polygons of the class; a slide
+ * whose file cannot be read is left out (with a warning) and counted in
+ * n_skipped.  When *cancel becomes non-zero, making the data stops with
+ * AAPI_ERROR_CONFLICT. */
 typedef struct {
   TrainPatches *train;
   TrainPatches *val;        /* the HDF5 set when the class has one */
   guint n_slides;
+  guint n_skipped;
   guint n_squares;
   char *fingerprint;        /* what the data was made from */
 } TrainDataset;
@@ -123,7 +144,7 @@ typedef struct {
   SlideCache *slides;
   InferEngine *engine;      /* NULL: no server to update */
   TrainProgress *progress;  /* may be NULL */
-  gint *cancel;             /* set to 1 to stop at the next batch */
+  gint *cancel;             /* set to 1 to stop at the next step */
 } TrainContext;
 
 

@@ -82,11 +82,6 @@ static void make_target(const guint8 *masks, int n, int patch, int oh,
   }
 }
 
-static bool cancelled(TrainContext *context)
-{
-  return context->cancel && g_atomic_int_get(context->cancel);
-}
-
 /* Fine-tunes model in place for the configured epochs; returns the mean
  * loss of the last epoch in *loss. */
 static bool fine_tune(TrainContext *context, const AapiClassInfo *info,
@@ -128,10 +123,8 @@ static bool fine_tune(TrainContext *context, const AapiClassInfo *info,
     }
     double sum = 0;
     for (guint b = 0; b < batches; b++) {
-      if (cancelled(context)) {
-        g_set_error(error, AAPI_ERROR, AAPI_ERROR_CONFLICT, "cancelled");
+      if (!train_check_cancel(context->cancel, error))
         return false;
-      }
       int n = (int) MIN((guint) batch, per_epoch - b * batch);
       for (int k = 0; k < n; k++) {
         guint src = order[b * batch + k];
@@ -291,7 +284,11 @@ StoreTrainRun *train_run_class(TrainContext *context,
   run->n_train = data->train->n;
   run->n_val = data->val->n;
   if (data->train->n == 0 || data->val->n == 0) {
-    run_finish(run, "skipped", "no annotated patches of this class");
+    g_autofree char *detail = g_strdup_printf(
+        "no annotated patches of this class%s", data->n_skipped
+            ? " (slides whose file cannot be read were left out; see "
+              "the log)" : "");
+    run_finish(run, "skipped", detail);
     return record(context, info, run, false, error) ? g_steal_pointer(&run)
                                                     : NULL;
   }

@@ -1,9 +1,12 @@
-/* test-train-units.c: rasterisation, square covering, class names,
- * augmentation of the training data, and training patches made as the
- * prediction pipeline makes its input. */
+/* test-train-units.c: rasterisation, clipping to the slide, square
+ * covering, class names, augmentation of the training data, and training
+ * patches made as the prediction pipeline makes its input. */
 #include "testutil.h"
+#include "common/aapi-error.h"
 #include "infer/infer-private.h"
 #include "train/train-private.h"
+
+#include <math.h>
 
 static Annotation *polygon(const double *xy, guint n)
 {
@@ -83,7 +86,8 @@ static void test_cover_squares(void)
   g_ptr_array_add(list, polygon(c, 3));
   g_ptr_array_add(list, polygon(d, 3));
 
-  g_autoptr(GArray) squares = train_cover_squares(list, 3000);
+  g_autoptr(GArray) squares = train_cover_squares(list, 3000, 30000,
+                                                  30000);
   /* 1 + 1 + a 2 x 1 grid over the long one. */
   g_assert_cmpuint(squares->len, ==, 4);
   for (guint i = 0; i < squares->len; i++) {
@@ -96,6 +100,163 @@ static void test_cover_squares(void)
   TrainSquare *first = &g_array_index(squares, TrainSquare, 0);
   g_assert_cmpint(first->x, <=, 100);
   g_assert_cmpint(first->x + 3000, >=, 1000);
+}
+
+/* Shoelace area of an open ring. */
+static double ring_area(const GArray *ring)
+{
+  double twice = 0;
+
+  for (guint i = 0; i < ring->len; i++) {
+    const AnnotPoint *a = &g_array_index(ring, AnnotPoint, i);
+    const AnnotPoint *b = &g_array_index(ring, AnnotPoint,
+                                         (i + 1) % ring->len);
+    twice += a->x * b->y - b->x * a->y;
+  }
+  return fabs(twice) / 2;
+}
+
+static void assert_on_slide(const GArray *ring, double w, double h)
+{
+  for (guint i = 0; i < ring->len; i++) {
+    const AnnotPoint *p = &g_array_index(ring, AnnotPoint, i);
+    g_assert_cmpfloat(p->x, >=, 0);
+    g_assert_cmpfloat(p->y, >=, 0);
+    g_assert_cmpfloat(p->x, <=, w);
+    g_assert_cmpfloat(p->y, <=, h);
+  }
+}
+
+/* What a hostile client posted: a triangle a billion pixels wide over a
+ * 2220 x 2967 slide is the slide's rectangle, cut by one square. */
+static void test_clip_huge_polygon(void)
+{
+  static const double huge[] = { 0, 0, 1e9, 0, 0, 1e9 };
+  static const double outside[] = { 5000, 5000, 6000, 5000, 6000, 6000 };
+  static const double inside[] = { 100, 100, 300, 100, 300, 250,
+                                   100, 250 };
+  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(
+      (GDestroyNotify) annotation_free);
+  g_ptr_array_add(list, polygon(huge, 3));
+  g_ptr_array_add(list, polygon(outside, 3));
+  g_ptr_array_add(list, polygon(inside, 4));
+  g_autoptr(GError) error = NULL;
+
+  g_autoptr(GPtrArray) clipped = train_clip_annotations(list, 2220, 2967,
+                                                        NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(clipped->len, ==, 2);
+  Annotation *slide = clipped->pdata[0];
+  assert_on_slide(slide->coords, 2220, 2967);
+  g_assert_cmpfloat_with_epsilon(ring_area(slide->coords), 2220.0 * 2967,
+                                 1e-6);
+  g_assert_cmpstr(slide->group, ==, "Glomerulus");
+  /* A shape on the slide is kept exactly as drawn. */
+  Annotation *kept = clipped->pdata[1];
+  g_assert_cmpuint(kept->coords->len, ==, 4);
+  g_assert_cmpmem(kept->coords->data, sizeof inside, inside,
+                  sizeof inside);
+
+  g_autoptr(GArray) squares = train_cover_squares(clipped, 3000, 2220,
+                                                  2967);
+  g_assert_cmpuint(squares->len, ==, 1);
+  TrainSquare *square = &g_array_index(squares, TrainSquare, 0);
+  g_assert_cmpint(square->x, ==, 0);
+  g_assert_cmpint(square->y, ==, 0);
+}
+
+/* A part off the slide is dropped; a hole across the edge becomes a
+ * notch in the outer ring. */
+static void test_clip_parts_and_holes(void)
+{
+  static const double outer[] = { -100, 0, 100, 0, 100, 200, -100, 200 };
+  static const double far[] = { 900, 900, 990, 900, 990, 990 };
+  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(
+      (GDestroyNotify) annotation_free);
+  Annotation *a = polygon(outer, 4);
+  GArray *hole = g_array_new(FALSE, FALSE, sizeof(AnnotPoint));
+  AnnotPoint h[] = { { -50, 50 }, { 50, 50 }, { 50, 100 }, { -50, 100 } };
+  g_array_append_vals(hole, h, 4);
+  a->holes = g_ptr_array_new_with_free_func((GDestroyNotify) g_array_unref);
+  g_ptr_array_add(a->holes, hole);
+  a->parts = g_ptr_array_new_with_free_func(
+      (GDestroyNotify) annotation_free);
+  g_ptr_array_add(a->parts, polygon(far, 3));
+  g_ptr_array_add(list, a);
+  g_autoptr(GError) error = NULL;
+
+  g_autoptr(GPtrArray) clipped = train_clip_annotations(list, 500, 500,
+                                                        NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(clipped->len, ==, 1);
+  Annotation *c = clipped->pdata[0];
+  g_assert_null(c->parts);
+  assert_on_slide(c->coords, 500, 500);
+  /* [0, 50] x [50, 100] is cut out: 50 x 50 px; the fill agrees. */
+  g_assert_true(c->holes == NULL || c->holes->len == 0);
+  g_assert_cmpfloat_with_epsilon(ring_area(c->coords), 100.0 * 200 - 50 * 50,
+                                 1e-6);
+  g_autofree guint8 *mask = g_malloc0(500 * 500);
+  train_raster_annotation(c, 0, 0, 1.0, mask, 500, 500);
+  g_assert_cmpuint(count_ones(mask, 500 * 500), ==, 100 * 200 - 50 * 50);
+}
+
+/* A self-intersecting ring across the edge fills, once clipped, the
+ * pixels on the slide that it filled as drawn. */
+static void test_clip_self_intersecting(void)
+{
+  static const double bowtie[] = { -100, 20, 150, 180, 150, 20, -100, 180 };
+  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(
+      (GDestroyNotify) annotation_free);
+  g_ptr_array_add(list, polygon(bowtie, 4));
+  g_autoptr(GError) error = NULL;
+
+  g_autoptr(GPtrArray) clipped = train_clip_annotations(list, 200, 200,
+                                                        NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpuint(clipped->len, ==, 1);
+  guint8 drawn[200 * 200] = { 0 }, cut[200 * 200] = { 0 };
+  train_raster_annotation(list->pdata[0], 0, 0, 1.0, drawn, 200, 200);
+  train_raster_annotation(clipped->pdata[0], 0, 0, 1.0, cut, 200, 200);
+  g_assert_cmpuint(count_ones(drawn, sizeof drawn), >, 0);
+  g_assert_cmpmem(cut, sizeof cut, drawn, sizeof drawn);
+}
+
+static void test_clip_cancelled(void)
+{
+  static const double xy[] = { 0, 0, 10, 0, 10, 10 };
+  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(
+      (GDestroyNotify) annotation_free);
+  g_ptr_array_add(list, polygon(xy, 3));
+  g_autoptr(GError) error = NULL;
+  gint cancel = 1;
+
+  g_assert_null(train_clip_annotations(list, 100, 100, &cancel, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_CONFLICT);
+}
+
+/* However many large polygons overlap, the squares are at most the
+ * slide's tiling (3 x 3 here), and every polygon is still covered. */
+static void test_cover_squares_bounded(void)
+{
+  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(
+      (GDestroyNotify) annotation_free);
+
+  for (int i = 0; i < 200; i++) {
+    double o = 10.0 * i;
+    double xy[] = { o, o, o + 4000, o, o + 4000, o + 4000, o, o + 4000 };
+    g_ptr_array_add(list, polygon(xy, 4));
+  }
+  g_autoptr(GArray) squares = train_cover_squares(list, 3000, 9000, 9000);
+  /* The boxes reach [0, 5990]: the 2 x 2 tiles at the origin. */
+  g_assert_cmpuint(squares->len, ==, 4);
+  for (guint i = 0; i < squares->len; i++) {
+    TrainSquare *s = &g_array_index(squares, TrainSquare, i);
+    g_assert_cmpint(s->x % 3000, ==, 0);
+    g_assert_cmpint(s->y % 3000, ==, 0);
+    g_assert_cmpint(s->x, <, 6000);
+    g_assert_cmpint(s->y, <, 6000);
+  }
 }
 
 static void test_group_names(void)
@@ -227,6 +388,13 @@ int main(int argc, char **argv)
                   test_raster_hole_offset_scale);
   g_test_add_func("/train/raster/clipped", test_raster_clipped);
   g_test_add_func("/train/cover-squares", test_cover_squares);
+  g_test_add_func("/train/cover-squares/bounded",
+                  test_cover_squares_bounded);
+  g_test_add_func("/train/clip/huge-polygon", test_clip_huge_polygon);
+  g_test_add_func("/train/clip/parts-and-holes", test_clip_parts_and_holes);
+  g_test_add_func("/train/clip/self-intersecting",
+                  test_clip_self_intersecting);
+  g_test_add_func("/train/clip/cancelled", test_clip_cancelled);
   g_test_add_func("/train/group-names", test_group_names);
   g_test_add_func("/train/augment-alignment", test_augment_keeps_alignment);
   g_test_add_func("/train/input-layout", test_input_layout);
