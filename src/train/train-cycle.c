@@ -130,18 +130,37 @@ static bool annotations_changed(AapiStore *store, gint64 seq, bool *changed,
   return true;
 }
 
+static bool class_wanted(const TrainOptions *options,
+                         const AapiClassInfo *info)
+{
+  return options->only_class == NULL ||
+         g_ascii_strcasecmp(options->only_class, info->name) == 0;
+}
+
+/* An unknown --class is told before anything else: before a lock held by
+ * another process or a cycle skipped for want of changes hides it. */
+static bool check_only_class(const AapiConfig *config,
+                             const TrainOptions *options, GError **error)
+{
+  for (guint i = 0; i < config->classes->len; i++) {
+    if (class_wanted(options, config->classes->pdata[i]))
+      return true;
+  }
+  g_set_error(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND,
+              "no class named '%s' in the label config",
+              options->only_class);
+  return false;
+}
+
 static bool run_classes(TrainContext *context, const TrainOptions *options,
                         GError **error)
 {
   const AapiConfig *config = context->config;
-  bool matched = false;
 
   for (guint i = 0; i < config->classes->len; i++) {
     const AapiClassInfo *info = config->classes->pdata[i];
-    if (options->only_class &&
-        g_ascii_strcasecmp(options->only_class, info->name) != 0)
+    if (!class_wanted(options, info))
       continue;
-    matched = true;
     g_autoptr(StoreTrainRun) run = train_run_class(context, info,
                                                    options->bootstrap,
                                                    error);
@@ -149,12 +168,6 @@ static bool run_classes(TrainContext *context, const TrainOptions *options,
       aapi_error_prefix(error, "%s: ", info->name);
       return false;
     }
-  }
-  if (!matched) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_NOT_FOUND,
-                "no class named '%s' in the label config",
-                options->only_class);
-    return false;
   }
   return true;
 }
@@ -195,6 +208,8 @@ bool train_cycle(TrainContext *context, const TrainOptions *options,
                                              &local);
 
   *ran = false;
+  if (!check_only_class(context->config, options, error))
+    return false;
   if (lock == NULL) {
     if (local) {
       g_propagate_error(error, g_steal_pointer(&local));

@@ -105,6 +105,13 @@ class TrainCycle(unittest.TestCase):
         self.assertIn("no annotation changed", result.stderr)
         self.assertEqual(model_files(self.models), before)
 
+    def test_3_unknown_class_is_named(self):
+        # Even when nothing changed, an unknown class is an error.
+        result = run_aapi(["train", "--class", "Nope", "--if-changed"],
+                          env=self.env, check=False)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("no class named 'Nope'", result.stderr)
+
     def test_4_correction_is_trained_on(self):
         cache = glob.glob(os.path.join(self.data, "train-cache",
                                        "Glomerulus", "*"))[0]
