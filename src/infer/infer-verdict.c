@@ -10,6 +10,7 @@
 #include "infer/infer-engine-private.h"
 
 #include "common/aapi-error.h"
+#include "common/file-read.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -58,14 +59,15 @@ void infer_verdict_file_free(InferVerdictFile *file)
 static bool depends_model(GKeyFile *depends, const char *path,
                           GError **error)
 {
-  g_autoptr(GMappedFile) map = g_mapped_file_new(path, FALSE, error);
+  gsize size = 0;
+  /* Read, not mapped: the file may be copied over meanwhile (SIGBUS). */
+  g_autofree char *data = aapi_read_file_capped(
+      path, G_GUINT64_CONSTANT(4) << 30, &size, error);
 
-  if (map == NULL)
+  if (data == NULL)
     return false;
-  gsize size = g_mapped_file_get_length(map);
   g_autofree char *md5 = g_compute_checksum_for_data(
-      G_CHECKSUM_MD5, (const guchar *) g_mapped_file_get_contents(map),
-      size);
+      G_CHECKSUM_MD5, (const guchar *) data, size);
 
   g_key_file_set_uint64(depends, GROUP_MODEL, "model-size", size);
   g_key_file_set_string(depends, GROUP_MODEL, "model-md5", md5);

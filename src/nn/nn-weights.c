@@ -9,6 +9,7 @@
 #include "nn-private.h"
 
 #include "common/aapi-error.h"
+#include "common/file-read.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -286,24 +287,25 @@ static void swap_model(NnModel *model)
 
 NnModel *nn_model_load(const char *path, GError **error)
 {
-  g_autoptr(GMappedFile) file = NULL;
   g_autoptr(GError) local = NULL;
+  gsize length = 0;
+  /* Read, not mapped: a model copied over while the server scans the
+   * folder would otherwise end the process with SIGBUS. */
+  g_autofree char *data = aapi_read_file_capped(path, WEIGHTS_MAX_BYTES,
+                                                &length, &local);
 
-  file = g_mapped_file_new(path, FALSE, &local);
-  if (file == NULL) {
-    g_set_error(error, AAPI_ERROR,
-                g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
-                    ? AAPI_ERROR_NOT_FOUND : AAPI_ERROR_IO,
-                "cannot read model %s: %s", path, local->message);
+  if (data == NULL) {
+    if (g_error_matches(local, AAPI_ERROR, AAPI_ERROR_TOO_LARGE)) {
+      Reader big = { path, NULL, 0, 0 };
+      corrupt(&big, error, "file too large");
+    } else {
+      g_set_error(error, AAPI_ERROR, local->code, "cannot read model: %s",
+                  local->message);
+    }
     return NULL;
   }
 
-  Reader r = { path, (const guint8 *) g_mapped_file_get_contents(file),
-               g_mapped_file_get_length(file), 0 };
-  if (r.len > WEIGHTS_MAX_BYTES) {
-    corrupt(&r, error, "file too large");
-    return NULL;
-  }
+  Reader r = { path, (const guint8 *) data, length, 0 };
   NnModel *model = parse(&r, error);
   if (model != NULL && G_BYTE_ORDER != G_LITTLE_ENDIAN)
     swap_model(model);

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zip.h>
 
 static char *tmpdir;
@@ -264,6 +265,72 @@ static void test_native_damaged(void)
   g_assert_nonnull(strstr(error->message, "wrong magic"));
 }
 
+/* Rewrites a file in place (truncate, then write) until told to stop,
+ * as `cp` over a served model does. */
+typedef struct {
+  const char *path;
+  const char *bytes;
+  gsize len;
+  gint stop;
+} Rewriter;
+
+static gpointer rewrite_loop(gpointer data)
+{
+  Rewriter *w = data;
+
+  while (!g_atomic_int_get(&w->stop)) {
+    FILE *f = fopen(w->path, "wb");
+
+    g_assert_nonnull(f);
+    for (gsize done = 0; done < w->len; done += 4096)
+      fwrite(w->bytes + done, 1, MIN(4096, w->len - done), f);
+    fclose(f);
+  }
+  return NULL;
+}
+
+/* A model file copied over while it is loaded gives either the model or
+ * a "not valid" error, never SIGBUS (a mapping of a file that shrinks
+ * under it kills the process); a FIFO is refused without blocking. */
+static void test_native_rewritten_while_read(void)
+{
+  g_autofree char *path = g_build_filename(tmpdir, "busy" NN_MODEL_EXT,
+                                           NULL);
+  g_autofree char *fifo = g_build_filename(tmpdir, "fifo" NN_MODEL_EXT,
+                                           NULL);
+  NnHparams hp = { 3, 2, 4, 3, true, true, NN_UP_UPCONV };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(NnModel) model = nn_model_new(&hp, &error);
+  g_autofree char *bytes = NULL;
+  gsize len;
+  guint loaded = 0, refused = 0;
+
+  g_assert_no_error(error);
+  g_assert_true(nn_model_save(model, path, &error));
+  g_assert_true(g_file_get_contents(path, &bytes, &len, NULL));
+  Rewriter w = { path, bytes, len, 0 };
+  GThread *thread = g_thread_new("rewrite", rewrite_loop, &w);
+  for (int i = 0; i < 2000; i++) {
+    g_autoptr(GError) local = NULL;
+    g_autoptr(NnModel) m = nn_model_load(path, &local);
+    if (m) {
+      assert_same_model(model, m);
+      loaded++;
+    } else {
+      g_assert_error(local, AAPI_ERROR, AAPI_ERROR_INVALID);
+      refused++;
+    }
+  }
+  g_atomic_int_set(&w.stop, 1);
+  g_thread_join(thread);
+  g_test_message("%u loaded, %u refused while rewritten", loaded, refused);
+
+  g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+  g_autoptr(NnModel) none = nn_model_load_any(fifo, &error);
+  g_assert_null(none);
+  g_assert_nonnull(strstr(error->message, "not a regular file"));
+}
+
 /* Random init: seeded, PyTorch-like bounds, copies independent. */
 static void test_random_init_and_copy(void)
 {
@@ -337,6 +404,8 @@ int main(int argc, char **argv)
   g_test_add_func("/nn/ckpt/state-dict-layout", test_state_dict_layout);
   g_test_add_func("/nn/weights/round-trip", test_native_round_trip);
   g_test_add_func("/nn/weights/damaged", test_native_damaged);
+  g_test_add_func("/nn/weights/rewritten-while-read",
+                  test_native_rewritten_while_read);
   g_test_add_func("/nn/model/random-init-copy", test_random_init_and_copy);
   g_test_add_func("/nn/model/bad-hparams", test_bad_hparams);
   g_test_add_func("/nn/forward/output-size", test_output_size);
