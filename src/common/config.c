@@ -441,14 +441,57 @@ static bool read_label_section(GKeyFile *file, const char *group,
 static bool read_extractor_section(GKeyFile *file, const char *group,
                                    AapiClassInfo *info, GError **error)
 {
-  return key_double(file, group, "resize", 0.001, 1.0, &info->resize,
-                    error) &&
-         key_int(file, group, "patch_size", 16, 4096, &info->patch_size,
-                 error) &&
-         key_int(file, group, "stride_size", 1, 4096, &info->stride_size,
-                 error) &&
-         key_int(file, group, "mirror_pad_size", 0, 4096,
-                 &info->mirror_pad_size, error);
+  if (!key_double(file, group, "resize", 0.001, 1.0, &info->resize,
+                  error) ||
+      !key_int(file, group, "patch_size", 16, 4096, &info->patch_size,
+               error) ||
+      !key_int(file, group, "stride_size", 1, 4096, &info->stride_size,
+               error) ||
+      !key_int(file, group, "mirror_pad_size", 0, 4096,
+               &info->mirror_pad_size, error))
+    return false;
+  /* Tiles further apart than their size would leave pixels unseen. */
+  if (info->stride_size > info->patch_size) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "[%s] stride_size %d is over patch_size %d (pixels "
+                "between tiles would never be predicted)", group,
+                info->stride_size, info->patch_size);
+    return false;
+  }
+  return true;
+}
+
+/* A class name is a folder name under the model root and the data dir:
+ * no separators, no "." or "..", nothing hidden. */
+static bool check_class_name(const char *name, GError **error)
+{
+  if (*name == '\0' || *name == '.' || strchr(name, '/') ||
+      strchr(name, '\\')) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "[%s]: a class name becomes a folder name, so it cannot "
+                "be empty, start with '.' or hold '/' or '\\'", name);
+    return false;
+  }
+  return true;
+}
+
+/* Sections of the extractor file that name no class are likely typos
+ * (names are case sensitive); they are said, not silently dropped. */
+static void warn_unused_sections(GKeyFile *file, const char *path,
+                                 const GPtrArray *classes)
+{
+  g_auto(GStrv) groups = g_key_file_get_groups(file, NULL);
+
+  for (guint i = 0; groups[i]; i++) {
+    bool used = false;
+
+    for (guint c = 0; !used && c < classes->len; c++)
+      used = strcmp(((AapiClassInfo *) classes->pdata[c])->name,
+                    groups[i]) == 0;
+    if (!used)
+      g_warning("%s: [%s] names no class of the label config; ignored",
+                path, groups[i]);
+  }
 }
 
 static GKeyFile *load_ini(const char *path, GError **error)
@@ -488,6 +531,10 @@ bool aapi_config_load_classes(AapiConfig *config, const char *label_path,
     gsize n = 0;
     g_auto(GStrv) groups = g_key_file_get_groups(file, &n);
     for (gsize i = 0; i < n; i++) {
+      if (!check_class_name(groups[i], error)) {
+        g_prefix_error(error, "%s: ", label_path);
+        return false;
+      }
       AapiClassInfo *info = g_new0(AapiClassInfo, 1);
       info->name = g_strdup(groups[i]);
       info->color = g_strdup("#808080");
@@ -527,6 +574,7 @@ bool aapi_config_load_classes(AapiConfig *config, const char *label_path,
         return false;
       }
     }
+    warn_unused_sections(file, extractor_path, classes);
   }
 
   g_ptr_array_sort(classes, compare_label);

@@ -267,11 +267,80 @@ static void test_label_file(void)
                                     -1, NULL));
   g_assert_false(aapi_config_load_classes(config, path, NULL, &error));
   g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+
+  /* Class names become folder names. */
+  static const char *const names[] = { "..", ".hidden", "Glom/erulus",
+                                       "a\\b" };
+  for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+    g_autofree char *text = g_strdup_printf("[%s]\nlabel = 1\n", names[i]);
+    g_clear_error(&error);
+    g_assert_true(g_file_set_contents(path, text, -1, NULL));
+    g_assert_false(aapi_config_load_classes(config, path, NULL, &error));
+    g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+    g_assert_nonnull(strstr(error->message, "folder name"));
+  }
+}
+
+/* Warnings saying an extractor section names no class. */
+static gint unused_warnings;
+
+static GLogWriterOutput count_unused(GLogLevelFlags level,
+                                     const GLogField *fields, gsize n,
+                                     gpointer data)
+{
+  for (gsize i = 0; i < n; i++) {
+    if (g_strcmp0(fields[i].key, "MESSAGE") == 0 &&
+        (level & G_LOG_LEVEL_WARNING) &&
+        g_pattern_match_simple("*[glomerulus] names no class*",
+                               fields[i].value)) {
+      g_atomic_int_inc(&unused_warnings);
+      return G_LOG_WRITER_HANDLED;
+    }
+  }
+  return g_log_writer_default(level, fields, n, data);
+}
+
+/* Extractor sections: tiles may not leave gaps; a section naming no class
+ * is ignored with a warning. */
+static void test_extractor_file(void)
+{
+  g_autofree char *dir = test_make_tmpdir("config");
+  g_autofree char *path = g_build_filename(dir, "extractor_param.ini",
+                                           NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AapiConfig) config = g_new0(AapiConfig, 1);
+
+  config->model_dir = g_strdup("/m");
+  g_assert_true(g_file_set_contents(path,
+      "[Glomerulus]\nresize = 0.5\npatch_size = 128\nstride_size = 32\n",
+      -1, NULL));
+  g_assert_true(aapi_config_load_classes(config, NULL, path, &error));
+  g_assert_no_error(error);
+  const AapiClassInfo *glom = config->classes->pdata[0];
+  g_assert_cmpstr(glom->name, ==, "Glomerulus");
+  g_assert_cmpint(glom->patch_size, ==, 128);
+  g_assert_cmpint(glom->stride_size, ==, 32);
+
+  g_assert_true(g_file_set_contents(path,
+      "[Glomerulus]\npatch_size = 64\nstride_size = 65\n", -1, NULL));
+  g_assert_false(aapi_config_load_classes(config, NULL, path, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
+  g_assert_nonnull(strstr(error->message, "stride_size 65"));
+  g_clear_error(&error);
+
+  g_assert_true(g_file_set_contents(path,
+      "[glomerulus]\nresize = 0.5\n", -1, NULL));
+  g_assert_true(aapi_config_load_classes(config, NULL, path, &error));
+  g_assert_no_error(error);
+  g_assert_cmpint(g_atomic_int_get(&unused_warnings), ==, 1);
 }
 
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
+  /* The unused-section warning is expected and counted. */
+  g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+  g_log_set_writer_func(count_unused, NULL, NULL);
   g_test_add_func("/config/parse-int", test_parse_int);
   g_test_add_func("/config/parse-range", test_parse_range);
   g_test_add_func("/config/parse-bool", test_parse_bool);
@@ -281,6 +350,7 @@ int main(int argc, char **argv)
   g_test_add_func("/config/checked-elsewhere", test_checked_elsewhere);
   g_test_add_func("/config/default-classes", test_default_classes);
   g_test_add_func("/config/label-file", test_label_file);
+  g_test_add_func("/config/extractor-file", test_extractor_file);
   g_test_add_func("/config/train-settings", test_train_settings);
   return g_test_run();
 }
