@@ -69,6 +69,11 @@ static bool serve_start_models(const AapiConfig *config, ServeParts *parts,
 {
   g_autoptr(GError) error = NULL;
 
+  /* A mistyped model folder would otherwise only show as 503s. */
+  if (!g_file_test(config->model_dir, G_FILE_TEST_IS_DIR))
+    g_warning("model folder %s does not exist (AAPI_MODEL_DIR, "
+              "--model-dir): no class can predict until a model is "
+              "imported or trained there", config->model_dir);
   parts->engine = infer_engine_new(config, parts->slides, &error);
   if (parts->engine == NULL &&
       g_error_matches(error, AAPI_ERROR, AAPI_ERROR_INVALID)) {

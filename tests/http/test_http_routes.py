@@ -67,6 +67,9 @@ class RoutesTest(unittest.TestCase):
         r = self.get(f"/api/v1/slides/{self.val_id}/predict?x=0&y=0"
                      "&width=512&height=512")
         self.assertEqual(r.status, 503, r.body)
+        # The start log names the missing folder.
+        self.assertRegex(self.server.log(),
+                         r"model folder .* does not exist")
 
     def test_post_compat_region_merge(self):
         sid = self.train_id
