@@ -45,6 +45,14 @@ static bool parse_options(HttpRequest *request, TrainOptions *options,
                           char **only_class, GError **error)
 {
   *options = (TrainOptions) { .force = true };
+  /* ?class=X would otherwise be ignored and train every class. */
+  if (request->query && g_hash_table_size(request->query) > 0) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "options go in a JSON body like {\"class\": "
+                "\"Glomerulus\", \"bootstrap\": false}, not in the "
+                "query");
+    return false;
+  }
   if (request->body_length == 0)
     return true;
 

@@ -216,6 +216,9 @@ class TrainHttp(unittest.TestCase):
         self.assertEqual(resp.status, 404, resp.body)
         resp = server.post("/api/v1/train", "not json")
         self.assertEqual(resp.status, 400, resp.body)
+        resp = server.post("/api/v1/train?class=Nope", "")
+        self.assertEqual(resp.status, 400, resp.body)
+        self.assertIn("JSON body", resp.json()["error"])
         resp = server.post("/api/v1/train",
                            '{"class": "Glomerulus", "bootstrap": true}')
         self.assertEqual(resp.status, 202, resp.body)
