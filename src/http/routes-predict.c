@@ -29,6 +29,27 @@ InferResult *http_predict_region(HttpRequest *request, const char *slide_id,
   return result;
 }
 
+/* The API route takes the region and nothing else: a tiling or format
+ * asked for in the query would otherwise be ignored without a word. */
+static bool only_region_parameters(HttpRequest *request, GError **error)
+{
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init(&iter, request->query);
+  while (g_hash_table_iter_next(&iter, &key, NULL)) {
+    if (g_strv_contains((const char *const[]) { "x", "y", "width",
+                                                "height", NULL }, key))
+      continue;
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,
+                "unknown query parameter %.64s: predict takes x, y, width "
+                "and height (tiling and precision are server settings)",
+                (const char *) key);
+    return false;
+  }
+  return true;
+}
+
 static bool predict_get(HttpRequest *request, HttpResponse *response,
                         GError **error)
 {
@@ -39,7 +60,8 @@ static bool predict_get(HttpRequest *request, HttpResponse *response,
 
   /* Unknown slides and bad parameters are told apart before any work. */
   if (!http_slide_known(request, slide_id, error) ||
-      !http_query_region(request, &has_region, r, error))
+      !http_query_region(request, &has_region, r, error) ||
+      !only_region_parameters(request, error))
     return false;
   if (!has_region) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_INVALID,

@@ -60,7 +60,7 @@ static void fill_row(GArray *edges, double cy, guint8 *row, int w,
     double x = e->x0 + (cy - e->y0) * (e->x1 - e->x0) / (e->y1 - e->y0);
     g_array_append_val(xs, x);
   }
-  qsort(xs->data, xs->len, sizeof(double), compare_double);
+  g_array_sort(xs, compare_double);
 
   for (guint i = 0; i + 1 < xs->len; i += 2) {
     double a = g_array_index(xs, double, i);

@@ -37,6 +37,15 @@ class PredictTest(unittest.TestCase):
         self.assertGreaterEqual(r.status, 400, r.body)
         self.assertLess(r.status, 500, r.body)
 
+    def test_api_route_refuses_unknown_parameters(self):
+        base = f"/api/v1/slides/{self.sid}/predict?x=1000&y=1000&width=64"
+        r = self.server.get(base + "&height=64")
+        self.assertEqual(r.status, 200, r.body)
+        for extra in ["&tiling=fast", "&format=asap", "&_=123"]:
+            r = self.server.get(base + "&height=64" + extra)
+            self.assertEqual(r.status, 400, extra)
+            self.assertIn("unknown query parameter", r.json()["error"])
+
     def test_unknown_slide(self):
         r = self.server.get("/annotation/" + "a" * 32 +
                             "?x=0&y=0&width=64&height=64")
