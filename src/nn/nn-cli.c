@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 #include "common/aapi-error.h"
+#include "infer/infer.h"
 #include "nn/nn-cli-private.h"
 #include "nn/nn.h"
 
@@ -55,6 +56,13 @@ static bool import_into(const AapiClassInfo *info, const char *ckpt,
   g_autoptr(NnModel) model = nn_ckpt_import(ckpt, error);
   if (model == NULL)
     return false;
+  /* The server would skip a file it cannot serve; refuse it here, where
+   * whoever imports it sees why. */
+  if (!infer_model_fits_class(nn_model_get_hparams(model), info, error)) {
+    aapi_error_prefix(error, "%s cannot serve class %s: ", ckpt,
+                      info->name);
+    return false;
+  }
   if (g_mkdir_with_parents(dir, 0755) != 0) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO, "cannot create %s: %s",
                 dir, g_strerror(errno));

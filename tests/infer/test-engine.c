@@ -283,6 +283,142 @@ static void test_damaged_newest(Fixture *f, gconstpointer data)
   g_assert_cmpuint(none->len, ==, 0);
 }
 
+/* Saves a model of other hyper-parameters as <class>/<version>. */
+static void save_hparams(Fixture *f, const char *version, NnHparams hp)
+{
+  g_autofree char *path = g_build_filename(f->tmp, "model", "Glomerulus",
+                                           version, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(NnModel) model = nn_model_new(&hp, &error);
+
+  g_assert_no_error(error);
+  nn_model_init_random(model, 9);
+  g_assert_true(nn_model_save(model, path, &error));
+  g_assert_no_error(error);
+}
+
+static const char *failure_of(GPtrArray *failures, const char *version)
+{
+  for (guint i = 0; i < failures->len; i++) {
+    InferModelFailure *failure = failures->pdata[i];
+    if (g_strcmp0(failure->version, version) == 0)
+      return failure->message;
+  }
+  return "";
+}
+
+/* Newer models that cannot serve a class (other output or input counts,
+ * padding off) are skipped like damaged files, with the reason listed;
+ * the older file that fits is served and predicts. */
+static void test_unfit_models(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (f->engine == NULL)
+    return;
+  save_hparams(f, "2026-05-01T00:00:00",
+               (NnHparams) { 3, 5, 2, 1, true, true, NN_UP_UPCONV });
+  save_hparams(f, "2026-05-02T00:00:00",
+               (NnHparams) { 3, 1, 2, 1, true, true, NN_UP_UPCONV });
+  save_hparams(f, "2026-05-03T00:00:00",
+               (NnHparams) { 4, 2, 2, 1, true, true, NN_UP_UPCONV });
+  save_hparams(f, "2026-05-04T00:00:00",
+               (NnHparams) { 1, 2, 2, 1, true, true, NN_UP_UPCONV });
+  save_hparams(f, "2026-05-05T00:00:00",
+               (NnHparams) { 3, 2, 2, 1, false, true, NN_UP_UPCONV });
+  g_autoptr(InferEngine) engine = infer_engine_new(f->config, NULL, &error);
+  g_assert_no_error(error);
+  assert_serves(engine, "2026-01-01T00:00:00");
+  g_autoptr(InferResult) r = infer_predict_slide(engine, f->slide, 500,
+                                                 6400, 256, 256, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(version_of(r, "Glomerulus"), ==, "2026-01-01T00:00:00");
+
+  g_autoptr(GPtrArray) failures = infer_engine_failures(engine,
+                                                        "Glomerulus");
+  g_assert_cmpuint(failures->len, ==, 5);
+  g_assert_nonnull(strstr(failure_of(failures, "2026-05-01T00:00:00"),
+                          "must have 2 outputs"));
+  g_assert_nonnull(strstr(failure_of(failures, "2026-05-02T00:00:00"),
+                          "has 1"));
+  g_assert_nonnull(strstr(failure_of(failures, "2026-05-03T00:00:00"),
+                          "3 input channels"));
+  g_assert_nonnull(strstr(failure_of(failures, "2026-05-04T00:00:00"),
+                          "has 1"));
+  g_assert_nonnull(strstr(failure_of(failures, "2026-05-05T00:00:00"),
+                          "padding"));
+
+  /* The command-line path chooses the same file. */
+  g_autofree char *dir = g_build_filename(f->tmp, "model", "Glomerulus",
+                                          NULL);
+  g_autofree char *version = NULL;
+  const AapiClassInfo *glom = aapi_config_find_class(f->config,
+                                                     "Glomerulus");
+  g_autoptr(NnModel) loaded = infer_load_newest_model(dir, glom, &version);
+  g_assert_nonnull(loaded);
+  g_assert_cmpstr(version, ==, "2026-01-01T00:00:00");
+}
+
+/* A patch_size the class's models cannot keep (17 for depth 2) leaves
+ * the class without a model, the reason listed, rather than failing
+ * every prediction; the other classes still predict. */
+static void test_patch_size_unfit(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (f->engine == NULL)
+    return;
+  AapiClassInfo *glom = (AapiClassInfo *) aapi_config_find_class(
+      f->config, "Glomerulus");
+  glom->patch_size = 17;
+  g_autoptr(InferEngine) engine = infer_engine_new(f->config, NULL, &error);
+  g_assert_no_error(error);
+  g_autofree char *served = NULL;
+  g_autoptr(NnModel) none = infer_engine_get_model(engine, "Glomerulus",
+                                                   &served);
+  g_assert_null(none);
+  g_autoptr(GPtrArray) failures = infer_engine_failures(engine,
+                                                        "Glomerulus");
+  g_assert_cmpuint(failures->len, ==, 2);
+  const char *why = failure_of(failures, "2026-01-01T00:00:00");
+  g_assert_nonnull(strstr(why, "patch_size 17"));
+  g_assert_nonnull(strstr(why, "multiple of 2"));
+  g_autoptr(InferResult) r = infer_predict_slide(engine, f->slide, 500,
+                                                 6400, 256, 256, &error);
+  g_assert_no_error(error);
+  g_assert_null(version_of(r, "Glomerulus"));
+  g_assert_cmpstr(version_of(r, "Tubules"), ==, "2026-01-02T00:00:00");
+}
+
+/* A model installed past the scan that does not fit fails the
+ * prediction with an error, never touches memory it does not own. */
+static void test_unfit_installed(Fixture *f, gconstpointer data)
+{
+  NnHparams hp = { 3, 5, 2, 1, true, true, NN_UP_UPCONV };
+  g_autoptr(GError) error = NULL;
+
+  if (f->engine == NULL)
+    return;
+  g_autoptr(NnModel) wide = nn_model_new(&hp, &error);
+  g_assert_no_error(error);
+  nn_model_init_random(wide, 3);
+  infer_engine_set_model(f->engine, "Glomerulus", wide, "wide");
+  g_assert_null(predict(f, 500, 6400, 256, 256, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_NN);
+  g_assert_nonnull(strstr(error->message, "2 outputs"));
+  g_clear_error(&error);
+
+  AapiClassInfo *glom = (AapiClassInfo *) aapi_config_find_class(
+      f->config, "Glomerulus");
+  g_autoptr(NnModel) fit = small_model(1);
+  infer_engine_set_model(f->engine, "Glomerulus", fit, "fit");
+  glom->patch_size = 17;
+  g_assert_null(predict(f, 500, 6400, 256, 256, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_NN);
+  g_clear_error(&error);
+  glom->patch_size = 256;
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -302,5 +438,11 @@ int main(int argc, char **argv)
              test_cancel, fixture_tear_down);
   g_test_add("/infer/engine/damaged-newest", Fixture, NULL, fixture_set_up,
              test_damaged_newest, fixture_tear_down);
+  g_test_add("/infer/engine/unfit-models", Fixture, NULL, fixture_set_up,
+             test_unfit_models, fixture_tear_down);
+  g_test_add("/infer/engine/patch-size-unfit", Fixture, NULL,
+             fixture_set_up, test_patch_size_unfit, fixture_tear_down);
+  g_test_add("/infer/engine/unfit-installed", Fixture, NULL,
+             fixture_set_up, test_unfit_installed, fixture_tear_down);
   return g_test_run();
 }
