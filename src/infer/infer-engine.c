@@ -132,7 +132,8 @@ static char *current_version(InferEngine *engine, guint c)
 
 static gint compare_newest_first(gconstpointer a, gconstpointer b)
 {
-  return strcmp(*(const char *const *) b, *(const char *const *) a);
+  return infer_model_name_compare(*(const char *const *) a,
+                                  *(const char *const *) b);
 }
 
 GPtrArray *infer_model_names(const char *dir)
@@ -332,7 +333,7 @@ static gint compare_failures(gconstpointer a, gconstpointer b)
   const InferModelFailure *fa = *(InferModelFailure *const *) a;
   const InferModelFailure *fb = *(InferModelFailure *const *) b;
 
-  return strcmp(fb->version, fa->version);
+  return infer_model_name_compare(fa->version, fb->version);
 }
 
 GPtrArray *infer_engine_failures(InferEngine *engine,

@@ -56,10 +56,18 @@ bool infer_model_check_class(const NnHparams *hparams, GError **error);
 bool infer_model_fits_class(const NnHparams *hparams,
                             const AapiClassInfo *info, GError **error);
 
-/* File names in a class's model folder, newest first by name (ISO
- * timestamps sort), skipping hidden and .tmp files (writes in progress)
- * and folders; empty when there is no folder. */
+/* File names in a class's model folder, newest first (see
+ * infer_model_name_compare), skipping hidden and .tmp files (writes in
+ * progress) and folders; empty when there is no folder. */
 GPtrArray *infer_model_names(const char *dir);
+
+/* Which of two model file names is the newer: < 0 when a is newer than
+ * b.  Names starting with an ISO 8601 timestamp (YYYY-MM-DDTHH:MM:SS,
+ * optional fraction and zone, as aapi and the old service write them)
+ * order by that time (equal times by name) and are newer than every name
+ * without one, so a stray "model.ckpt" never shadows an import; names
+ * without one order by name, the larger the newer. */
+int infer_model_name_compare(const char *a, const char *b);
 
 /* The newest model file of the class in dir that loads and fits the
  * class (infer_model_fits_class), its name in *version, as the engine

@@ -23,8 +23,9 @@ static const GOptionEntry import_entries[] = {
   { NULL }
 };
 
-/* <Y-m-dTH:M:S.usecZ>.aapimodel: names sort by time, so the newest file
- * of a folder is the one the server loads. */
+/* <Y-m-dTH:M:S.usecZ>.aapimodel: the server orders a folder's files by
+ * such timestamps (infer_model_name_compare), so this one becomes the
+ * newest. */
 static char *model_file_name(void)
 {
   g_autoptr(GDateTime) now = g_date_time_new_now_utc();

@@ -419,6 +419,57 @@ static void test_unfit_installed(Fixture *f, gconstpointer data)
   glom->patch_size = 256;
 }
 
+/* Timestamped names order by their time and above names without one;
+ * those order by name among themselves. */
+static void test_name_order(void)
+{
+  const char *newest_first[] = {
+    "2026-12-04T18:00:00.000000Z.aapimodel",
+    "2026-12-04T17:00:00.5Z.aapimodel",
+    "2026-12-04T19:00:00+02:00.ckpt",   /* 17:00:00 UTC */
+    "2026-12-04T17:00:00",
+    "2026-02-01 00:00:00.ckpt",
+    "2025-12-31T23:59:59.999999Z.aapimodel",
+    "zz",
+    "model.ckpt",
+    "2026-13-01T00:00:00.ckpt",          /* no such month: no time */
+    "2026-01-01.ckpt",
+  };
+  guint n = G_N_ELEMENTS(newest_first);
+  g_autofree char *tmp = test_make_tmpdir("infer-names");
+
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *path = g_build_filename(tmp, newest_first[i], NULL);
+    g_assert_true(g_file_set_contents(path, "", 0, NULL));
+  }
+  g_autoptr(GPtrArray) names = infer_model_names(tmp);
+  g_assert_cmpuint(names->len, ==, n);
+  for (guint i = 0; i < n; i++)
+    g_assert_cmpstr(names->pdata[i], ==, newest_first[i]);
+}
+
+/* A file without a timestamp in its name never shadows the timestamped
+ * ones, however its name sorts. */
+static void test_untimestamped_name(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (f->engine == NULL)
+    return;
+  save_model(f, "Glomerulus", "model.aapimodel", 7);
+  save_model(f, "Glomerulus", "zz-latest", 8);
+  g_assert_true(infer_engine_reload(f->engine, &error));
+  assert_serves(f->engine, "2026-01-01T00:00:00");
+  g_autoptr(InferEngine) restarted = infer_engine_new(f->config, NULL,
+                                                      &error);
+  g_assert_no_error(error);
+  assert_serves(restarted, "2026-01-01T00:00:00");
+
+  save_model(f, "Glomerulus", "2026-12-04T18:00:00.000000Z.aapimodel", 9);
+  g_assert_true(infer_engine_reload(restarted, &error));
+  assert_serves(restarted, "2026-12-04T18:00:00.000000Z.aapimodel");
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -444,5 +495,8 @@ int main(int argc, char **argv)
              fixture_set_up, test_patch_size_unfit, fixture_tear_down);
   g_test_add("/infer/engine/unfit-installed", Fixture, NULL,
              fixture_set_up, test_unfit_installed, fixture_tear_down);
+  g_test_add_func("/infer/engine/name-order", test_name_order);
+  g_test_add("/infer/engine/untimestamped-name", Fixture, NULL,
+             fixture_set_up, test_untimestamped_name, fixture_tear_down);
   return g_test_run();
 }
