@@ -235,8 +235,8 @@ static bool same_stamp(const InferBrokenFile *a, const InferBrokenFile *b)
 }
 
 /* Tries one model file of class c and installs it when it loads and
- * fits the class.  One that does not is noted in broken, with a warning unless the previous
- * scan saw the same content fail. */
+ * fits the class.  One that does not is noted in broken, with a
+ * warning unless the previous scan saw the same content fail. */
 static bool try_model_file(InferEngine *engine, guint c, const char *dir,
                            const char *name, GHashTable *broken)
 {
