@@ -132,7 +132,8 @@ static char *current_version(InferEngine *engine, guint c)
 
 static gint compare_newest_first(gconstpointer a, gconstpointer b)
 {
-  return strcmp(*(const char *const *) b, *(const char *const *) a);
+  return infer_model_name_compare(*(const char *const *) a,
+                                  *(const char *const *) b);
 }
 
 GPtrArray *infer_model_names(const char *dir)
@@ -156,7 +157,21 @@ GPtrArray *infer_model_names(const char *dir)
   return names;
 }
 
-NnModel *infer_load_newest_model(const char *dir, const char *class_name,
+/* A model file that loads and can serve the class: the scan skips any
+ * other one as it skips a damaged one, so no prediction reaches a model
+ * whose shapes the tiling cannot hold. */
+static NnModel *load_class_model(const AapiClassInfo *info,
+                                 const char *path, GError **error)
+{
+  g_autoptr(NnModel) model = nn_model_load_any(path, error);
+
+  if (model == NULL ||
+      !infer_model_fits_class(nn_model_get_hparams(model), info, error))
+    return NULL;
+  return g_steal_pointer(&model);
+}
+
+NnModel *infer_load_newest_model(const char *dir, const AapiClassInfo *info,
                                  char **version)
 {
   g_autoptr(GPtrArray) names = infer_model_names(dir);
@@ -165,13 +180,13 @@ NnModel *infer_load_newest_model(const char *dir, const char *class_name,
     const char *name = names->pdata[i];
     g_autofree char *path = g_build_filename(dir, name, NULL);
     g_autoptr(GError) local = NULL;
-    NnModel *model = nn_model_load_any(path, &local);
+    NnModel *model = load_class_model(info, path, &local);
 
     if (model) {
       *version = g_strdup(name);
       return model;
     }
-    g_warning("class %s: model file %s skipped: %s", class_name, name,
+    g_warning("class %s: model file %s skipped: %s", info->name, name,
               local->message);
   }
   *version = NULL;
@@ -219,9 +234,9 @@ static bool same_stamp(const InferBrokenFile *a, const InferBrokenFile *b)
          a->ctime_ns == b->ctime_ns && a->inode == b->inode;
 }
 
-/* Tries one model file of class c and installs it when it loads.  One
- * that does not is noted in broken, with a warning unless the previous
- * scan saw the same content fail. */
+/* Tries one model file of class c and installs it when it loads and
+ * fits the class.  One that does not is noted in broken, with a
+ * warning unless the previous scan saw the same content fail. */
 static bool try_model_file(InferEngine *engine, guint c, const char *dir,
                            const char *name, GHashTable *broken)
 {
@@ -240,7 +255,7 @@ static bool try_model_file(InferEngine *engine, guint c, const char *dir,
     g_hash_table_insert(broken, g_strdup(name), g_steal_pointer(&now));
     return false;
   }
-  g_autoptr(NnModel) model = nn_model_load_any(path, &local);
+  g_autoptr(NnModel) model = load_class_model(info, path, &local);
   if (model) {
     infer_engine_set_model(engine, info->name, model, name);
     return true;
@@ -252,7 +267,7 @@ static bool try_model_file(InferEngine *engine, guint c, const char *dir,
   return false;
 }
 
-/* Serves the class's newest model file that loads.  The scan stops at
+/* Serves the class's newest model file that loads and fits.  The scan stops at
  * the served file: every newer one was tried and failed. */
 static void reload_class(InferEngine *engine, guint c)
 {
@@ -318,7 +333,7 @@ static gint compare_failures(gconstpointer a, gconstpointer b)
   const InferModelFailure *fa = *(InferModelFailure *const *) a;
   const InferModelFailure *fb = *(InferModelFailure *const *) b;
 
-  return strcmp(fb->version, fa->version);
+  return infer_model_name_compare(fa->version, fb->version);
 }
 
 GPtrArray *infer_engine_failures(InferEngine *engine,

@@ -13,6 +13,7 @@
  * models that lean on the tile edges.
  */
 #include "infer/infer-private.h"
+#include "infer/infer.h"
 
 #include "common/aapi-error.h"
 
@@ -39,6 +40,32 @@ static float class_probability(float background, float object,
   return p < threshold ? 0.0f : p;
 }
 
+/* The buffers below hold 3 input and 2 output planes of the window's
+ * size.  The model scan serves only models that fit (infer-model.c);
+ * this last check turns a model installed some other way into an error,
+ * not an overrun. */
+static bool check_window(NnRunner *runner, int w, int h, GError **error)
+{
+  const NnHparams *hp = nn_model_get_hparams(nn_runner_get_model(runner));
+  int oh = 0, ow = 0;
+
+  if (!infer_model_check_class(hp, error) ||
+      !nn_output_size(hp, h, w, &oh, &ow, error)) {
+    aapi_error_prefix(error, "cannot predict with this model: ");
+    if (error && *error)
+      (*error)->code = AAPI_ERROR_NN;
+    return false;
+  }
+  if (oh != h || ow != w) {
+    g_set_error(error, AAPI_ERROR, AAPI_ERROR_NN,
+                "cannot predict with this model: its output for %dx%d "
+                "tiles is %dx%d (padding %s, depth %d)", w, h, ow, oh,
+                hp->padding ? "on" : "off", hp->depth);
+    return false;
+  }
+  return true;
+}
+
 /* Runs the network on n windows at padded coordinates (xs[i], ys[i]),
  * each w x h; returns the logits (n x 2 x h x w). */
 static float *run_windows(NnRunner *runner, const Source *src,
@@ -46,6 +73,9 @@ static float *run_windows(NnRunner *runner, const Source *src,
                           int h, GError **error)
 {
   gsize plane = (gsize) w * h;
+
+  if (!check_window(runner, w, h, error))
+    return NULL;
   g_autofree float *input = g_new(float, plane * 3 * n);
   g_autofree float *logits = g_new(float, plane * 2 * n);
 
@@ -183,29 +213,14 @@ static bool heatmap_fast(NnRunner *runner, const InferTiling *t,
   return true;
 }
 
-/* The network must keep the input size (padding on). */
-static bool check_same_size(NnRunner *runner, int size, GError **error)
-{
-  const NnHparams *hp = nn_model_get_hparams(nn_runner_get_model(runner));
-  int oh = 0, ow = 0;
-
-  if (!nn_output_size(hp, size, size, &oh, &ow, error))
-    return false;
-  if (oh != size || ow != size) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_UNPROCESSABLE,
-                "prediction needs a model with padding on");
-    return false;
-  }
-  return true;
-}
-
 bool infer_class_heatmap(NnRunner *runner, const InferTiling *tiling,
                          const guint8 *rgb, int rw, int rh, float *heat,
                          GError **error)
 {
   Source src = { rgb, rw, rh, tiling->pad };
 
-  if (!check_same_size(runner, tiling->patch_size, error))
+  if (!check_window(runner, tiling->patch_size, tiling->patch_size,
+                    error))
     return false;
   memset(heat, 0, sizeof(float) * (gsize) rw * rh);
   if (tiling->exact)

@@ -32,8 +32,9 @@ void infer_result_free(InferResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(InferResult, infer_result_free)
 
 /* Loads every class's newest model from <model_root>/<Class>/ (aapi
- * weight files and .ckpt checkpoints) that loads: a file that does not
- * is skipped for the next older one, with a warning naming it and why.
+ * weight files and .ckpt checkpoints) that loads and fits the class
+ * (infer_model_fits_class): a file that does not is skipped for the
+ * next older one, with a warning naming it and why.
  * Classes without a loadable file are skipped.  config and slides must
  * outlive the engine; slides may be NULL when only infer_predict_slide
  * is used. */
@@ -42,23 +43,45 @@ InferEngine *infer_engine_new(const AapiConfig *config, SlideCache *slides,
 void infer_engine_free(InferEngine *engine);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(InferEngine, infer_engine_free)
 
-/* File names in a class's model folder, newest first by name (ISO
- * timestamps sort), skipping hidden and .tmp files (writes in progress)
- * and folders; empty when there is no folder. */
+/* Whether a model can be a class's model at all: RGB in (3 channels),
+ * background and class out (2 outputs).  The prediction and training
+ * code size their buffers by these, so any other model is refused
+ * (AAPI_ERROR_INVALID, naming what is wrong) before it reaches them. */
+bool infer_model_check_class(const NnHparams *hparams, GError **error);
+
+/* infer_model_check_class, and whether the model predicts with the
+ * class's extractor settings: the old tiling keeps every pixel of a
+ * patch_size tile, so the output must be as large as the input, which
+ * needs padding on and patch_size a multiple of 2^(depth-1). */
+bool infer_model_fits_class(const NnHparams *hparams,
+                            const AapiClassInfo *info, GError **error);
+
+/* File names in a class's model folder, newest first (see
+ * infer_model_name_compare), skipping hidden and .tmp files (writes in
+ * progress) and folders; empty when there is no folder. */
 GPtrArray *infer_model_names(const char *dir);
 
-/* The newest model file in dir that loads, its name in *version, as the
- * engine chooses at start (for the commands that run without one); each
- * newer file that fails is a warning naming it and why.  NULL, *version
- * NULL, when none loads. */
-NnModel *infer_load_newest_model(const char *dir, const char *class_name,
+/* Which of two model file names is the newer: < 0 when a is newer than
+ * b.  Names starting with an ISO 8601 timestamp (YYYY-MM-DDTHH:MM:SS,
+ * optional fraction and zone, as aapi and the old service write them)
+ * order by that time (equal times by name) and are newer than every name
+ * without one, so a stray "model.ckpt" never shadows an import; names
+ * without one order by name, the larger the newer. */
+int infer_model_name_compare(const char *a, const char *b);
+
+/* The newest model file of the class in dir that loads and fits the
+ * class (infer_model_fits_class), its name in *version, as the engine
+ * chooses at start (for the commands that run without one); each newer
+ * file that fails is a warning naming it and why.  NULL, *version NULL,
+ * when none does. */
+NnModel *infer_load_newest_model(const char *dir, const AapiClassInfo *info,
                                  char **version);
 
 /* Rescans every class's model folder and serves each class's newest file
- * that loads.  A file that fails is remembered with its size, times and
- * inode and not read again until one of them changes, so a damaged file
- * costs one warning, and a copy still being written is loaded once it is
- * complete. */
+ * that loads and fits the class.  A file that fails is remembered with
+ * its size, times and inode and not read again until one of them
+ * changes, so a damaged or unfit file costs one warning, and a copy
+ * still being written is loaded once it is complete. */
 bool infer_engine_reload(InferEngine *engine, GError **error);
 /* Installs a model for a class now (after a promotion); takes a new
  * reference to model. */
@@ -69,10 +92,11 @@ void infer_engine_set_model(InferEngine *engine, const char *class_name,
 NnModel *infer_engine_get_model(InferEngine *engine, const char *class_name,
                                 char **version);
 
-/* A model file the last scan skipped because it does not load. */
+/* A model file the last scan skipped because it does not load or does
+ * not fit its class. */
 typedef struct {
   char *version;   /* the file name */
-  char *message;   /* why it does not load */
+  char *message;   /* why it does not load or fit */
 } InferModelFailure;
 
 void infer_model_failure_free(InferModelFailure *failure);

@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 #include "common/aapi-error.h"
+#include "infer/infer.h"
 #include "nn/nn-cli-private.h"
 #include "nn/nn.h"
 
@@ -22,8 +23,9 @@ static const GOptionEntry import_entries[] = {
   { NULL }
 };
 
-/* <Y-m-dTH:M:S.usecZ>.aapimodel: names sort by time, so the newest file
- * of a folder is the one the server loads. */
+/* <Y-m-dTH:M:S.usecZ>.aapimodel: the server orders a folder's files by
+ * such timestamps (infer_model_name_compare), so this one becomes the
+ * newest. */
 static char *model_file_name(void)
 {
   g_autoptr(GDateTime) now = g_date_time_new_now_utc();
@@ -55,6 +57,13 @@ static bool import_into(const AapiClassInfo *info, const char *ckpt,
   g_autoptr(NnModel) model = nn_ckpt_import(ckpt, error);
   if (model == NULL)
     return false;
+  /* The server would skip a file it cannot serve; refuse it here, where
+   * whoever imports it sees why. */
+  if (!infer_model_fits_class(nn_model_get_hparams(model), info, error)) {
+    aapi_error_prefix(error, "%s cannot serve class %s: ", ckpt,
+                      info->name);
+    return false;
+  }
   if (g_mkdir_with_parents(dir, 0755) != 0) {
     g_set_error(error, AAPI_ERROR, AAPI_ERROR_IO, "cannot create %s: %s",
                 dir, g_strerror(errno));

@@ -39,12 +39,8 @@ bool train_eval_f1(NnModel *model, const TrainPatches *patches, double *f1,
   const NnHparams *hp = nn_model_get_hparams(model);
   int patch = patches->patch, oh = 0, ow = 0;
 
-  if (hp->n_classes != 2) {
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_NN,
-                "a class model must have 2 outputs, this one has %d",
-                hp->n_classes);
+  if (!infer_model_check_class(hp, error))
     return false;
-  }
   if (!nn_output_size(hp, patch, patch, &oh, &ow, error))
     return false;
 

@@ -27,7 +27,7 @@ NnModel *train_served_model(const AapiClassInfo *info, InferEngine *engine,
     return infer_engine_get_model(engine, info->name, version);
   }
   dir = g_build_filename(info->model_root, info->name, NULL);
-  return infer_load_newest_model(dir, info->name, version);
+  return infer_load_newest_model(dir, info, version);
 }
 
 static StoreTrainRun *run_new(const AapiClassInfo *info)

@@ -283,6 +283,193 @@ static void test_damaged_newest(Fixture *f, gconstpointer data)
   g_assert_cmpuint(none->len, ==, 0);
 }
 
+/* Saves a model of other hyper-parameters as <class>/<version>. */
+static void save_hparams(Fixture *f, const char *version, NnHparams hp)
+{
+  g_autofree char *path = g_build_filename(f->tmp, "model", "Glomerulus",
+                                           version, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(NnModel) model = nn_model_new(&hp, &error);
+
+  g_assert_no_error(error);
+  nn_model_init_random(model, 9);
+  g_assert_true(nn_model_save(model, path, &error));
+  g_assert_no_error(error);
+}
+
+static const char *failure_of(GPtrArray *failures, const char *version)
+{
+  for (guint i = 0; i < failures->len; i++) {
+    InferModelFailure *failure = failures->pdata[i];
+    if (g_strcmp0(failure->version, version) == 0)
+      return failure->message;
+  }
+  return "";
+}
+
+/* Newer models that cannot serve a class (other output or input counts,
+ * padding off) are skipped like damaged files, with the reason listed;
+ * the older file that fits is served and predicts. */
+static void test_unfit_models(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (f->engine == NULL)
+    return;
+  save_hparams(f, "2026-05-01T00:00:00",
+               (NnHparams) { 3, 5, 2, 1, true, true, NN_UP_UPCONV });
+  save_hparams(f, "2026-05-02T00:00:00",
+               (NnHparams) { 3, 1, 2, 1, true, true, NN_UP_UPCONV });
+  save_hparams(f, "2026-05-03T00:00:00",
+               (NnHparams) { 4, 2, 2, 1, true, true, NN_UP_UPCONV });
+  save_hparams(f, "2026-05-04T00:00:00",
+               (NnHparams) { 1, 2, 2, 1, true, true, NN_UP_UPCONV });
+  save_hparams(f, "2026-05-05T00:00:00",
+               (NnHparams) { 3, 2, 2, 1, false, true, NN_UP_UPCONV });
+  g_autoptr(InferEngine) engine = infer_engine_new(f->config, NULL, &error);
+  g_assert_no_error(error);
+  assert_serves(engine, "2026-01-01T00:00:00");
+  g_autoptr(InferResult) r = infer_predict_slide(engine, f->slide, 500,
+                                                 6400, 256, 256, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(version_of(r, "Glomerulus"), ==, "2026-01-01T00:00:00");
+
+  g_autoptr(GPtrArray) failures = infer_engine_failures(engine,
+                                                        "Glomerulus");
+  g_assert_cmpuint(failures->len, ==, 5);
+  g_assert_nonnull(strstr(failure_of(failures, "2026-05-01T00:00:00"),
+                          "must have 2 outputs"));
+  g_assert_nonnull(strstr(failure_of(failures, "2026-05-02T00:00:00"),
+                          "has 1"));
+  g_assert_nonnull(strstr(failure_of(failures, "2026-05-03T00:00:00"),
+                          "3 input channels"));
+  g_assert_nonnull(strstr(failure_of(failures, "2026-05-04T00:00:00"),
+                          "has 1"));
+  g_assert_nonnull(strstr(failure_of(failures, "2026-05-05T00:00:00"),
+                          "padding"));
+
+  /* The command-line path chooses the same file. */
+  g_autofree char *dir = g_build_filename(f->tmp, "model", "Glomerulus",
+                                          NULL);
+  g_autofree char *version = NULL;
+  const AapiClassInfo *glom = aapi_config_find_class(f->config,
+                                                     "Glomerulus");
+  g_autoptr(NnModel) loaded = infer_load_newest_model(dir, glom, &version);
+  g_assert_nonnull(loaded);
+  g_assert_cmpstr(version, ==, "2026-01-01T00:00:00");
+}
+
+/* A patch_size the class's models cannot keep (17 for depth 2) leaves
+ * the class without a model, the reason listed, rather than failing
+ * every prediction; the other classes still predict. */
+static void test_patch_size_unfit(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (f->engine == NULL)
+    return;
+  AapiClassInfo *glom = (AapiClassInfo *) aapi_config_find_class(
+      f->config, "Glomerulus");
+  glom->patch_size = 17;
+  g_autoptr(InferEngine) engine = infer_engine_new(f->config, NULL, &error);
+  g_assert_no_error(error);
+  g_autofree char *served = NULL;
+  g_autoptr(NnModel) none = infer_engine_get_model(engine, "Glomerulus",
+                                                   &served);
+  g_assert_null(none);
+  g_autoptr(GPtrArray) failures = infer_engine_failures(engine,
+                                                        "Glomerulus");
+  g_assert_cmpuint(failures->len, ==, 2);
+  const char *why = failure_of(failures, "2026-01-01T00:00:00");
+  g_assert_nonnull(strstr(why, "patch_size 17"));
+  g_assert_nonnull(strstr(why, "multiple of 2"));
+  g_autoptr(InferResult) r = infer_predict_slide(engine, f->slide, 500,
+                                                 6400, 256, 256, &error);
+  g_assert_no_error(error);
+  g_assert_null(version_of(r, "Glomerulus"));
+  g_assert_cmpstr(version_of(r, "Tubules"), ==, "2026-01-02T00:00:00");
+}
+
+/* A model installed past the scan that does not fit fails the
+ * prediction with an error, never touches memory it does not own. */
+static void test_unfit_installed(Fixture *f, gconstpointer data)
+{
+  NnHparams hp = { 3, 5, 2, 1, true, true, NN_UP_UPCONV };
+  g_autoptr(GError) error = NULL;
+
+  if (f->engine == NULL)
+    return;
+  g_autoptr(NnModel) wide = nn_model_new(&hp, &error);
+  g_assert_no_error(error);
+  nn_model_init_random(wide, 3);
+  infer_engine_set_model(f->engine, "Glomerulus", wide, "wide");
+  g_assert_null(predict(f, 500, 6400, 256, 256, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_NN);
+  g_assert_nonnull(strstr(error->message, "2 outputs"));
+  g_clear_error(&error);
+
+  AapiClassInfo *glom = (AapiClassInfo *) aapi_config_find_class(
+      f->config, "Glomerulus");
+  g_autoptr(NnModel) fit = small_model(1);
+  infer_engine_set_model(f->engine, "Glomerulus", fit, "fit");
+  glom->patch_size = 17;
+  g_assert_null(predict(f, 500, 6400, 256, 256, &error));
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_NN);
+  g_clear_error(&error);
+  glom->patch_size = 256;
+}
+
+/* Timestamped names order by their time and above names without one;
+ * those order by name among themselves. */
+static void test_name_order(void)
+{
+  const char *newest_first[] = {
+    "2026-12-04T18:00:00.000000Z.aapimodel",
+    "2026-12-04T17:00:00.5Z.aapimodel",
+    "2026-12-04T19:00:00+02:00.ckpt",   /* 17:00:00 UTC */
+    "2026-12-04T17:00:00",
+    "2026-02-01 00:00:00.ckpt",
+    "2025-12-31T23:59:59.999999Z.aapimodel",
+    "zz",
+    "model.ckpt",
+    "2026-13-01T00:00:00.ckpt",          /* no such month: no time */
+    "2026-01-01.ckpt",
+  };
+  guint n = G_N_ELEMENTS(newest_first);
+  g_autofree char *tmp = test_make_tmpdir("infer-names");
+
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *path = g_build_filename(tmp, newest_first[i], NULL);
+    g_assert_true(g_file_set_contents(path, "", 0, NULL));
+  }
+  g_autoptr(GPtrArray) names = infer_model_names(tmp);
+  g_assert_cmpuint(names->len, ==, n);
+  for (guint i = 0; i < n; i++)
+    g_assert_cmpstr(names->pdata[i], ==, newest_first[i]);
+}
+
+/* A file without a timestamp in its name never shadows the timestamped
+ * ones, however its name sorts. */
+static void test_untimestamped_name(Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (f->engine == NULL)
+    return;
+  save_model(f, "Glomerulus", "model.aapimodel", 7);
+  save_model(f, "Glomerulus", "zz-latest", 8);
+  g_assert_true(infer_engine_reload(f->engine, &error));
+  assert_serves(f->engine, "2026-01-01T00:00:00");
+  g_autoptr(InferEngine) restarted = infer_engine_new(f->config, NULL,
+                                                      &error);
+  g_assert_no_error(error);
+  assert_serves(restarted, "2026-01-01T00:00:00");
+
+  save_model(f, "Glomerulus", "2026-12-04T18:00:00.000000Z.aapimodel", 9);
+  g_assert_true(infer_engine_reload(restarted, &error));
+  assert_serves(restarted, "2026-12-04T18:00:00.000000Z.aapimodel");
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -302,5 +489,14 @@ int main(int argc, char **argv)
              test_cancel, fixture_tear_down);
   g_test_add("/infer/engine/damaged-newest", Fixture, NULL, fixture_set_up,
              test_damaged_newest, fixture_tear_down);
+  g_test_add("/infer/engine/unfit-models", Fixture, NULL, fixture_set_up,
+             test_unfit_models, fixture_tear_down);
+  g_test_add("/infer/engine/patch-size-unfit", Fixture, NULL,
+             fixture_set_up, test_patch_size_unfit, fixture_tear_down);
+  g_test_add("/infer/engine/unfit-installed", Fixture, NULL,
+             fixture_set_up, test_unfit_installed, fixture_tear_down);
+  g_test_add_func("/infer/engine/name-order", test_name_order);
+  g_test_add("/infer/engine/untimestamped-name", Fixture, NULL,
+             fixture_set_up, test_untimestamped_name, fixture_tear_down);
   return g_test_run();
 }

@@ -7,6 +7,7 @@ import array
 import os
 import random
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,83 @@ class Payload:
 
 class AttributeDict(dict):
     """Like Lightning's hparams container: a dict subclass."""
+
+
+def unet_shapes(in_channels, n_classes, depth, wf):
+    """State-dict names and shapes of an upconv U-Net without batch
+    norm, as PyTorch names them."""
+    shapes, prev = [], in_channels
+    for i in range(depth):
+        c = 2 ** (wf + i)
+        shapes += [(f"down_path.{i}.block.0.weight", (c, prev, 3, 3)),
+                   (f"down_path.{i}.block.0.bias", (c,)),
+                   (f"down_path.{i}.block.2.weight", (c, c, 3, 3)),
+                   (f"down_path.{i}.block.2.bias", (c,))]
+        prev = c
+    for j, i in enumerate(reversed(range(depth - 1))):
+        c = 2 ** (wf + i)
+        shapes += [(f"up_path.{j}.up.weight", (prev, c, 2, 2)),
+                   (f"up_path.{j}.up.bias", (c,)),
+                   (f"up_path.{j}.conv_block.block.0.weight",
+                    (c, prev, 3, 3)),
+                   (f"up_path.{j}.conv_block.block.0.bias", (c,)),
+                   (f"up_path.{j}.conv_block.block.2.weight",
+                    (c, c, 3, 3)),
+                   (f"up_path.{j}.conv_block.block.2.bias", (c,))]
+        prev = c
+    shapes += [("last.weight", (n_classes, prev, 1, 1)),
+               ("last.bias", (n_classes,))]
+    return shapes
+
+
+def write_checkpoint(path, **hparams):
+    """A Lightning-style checkpoint written without torch: the pickle
+    opcodes torch.save emits for {state_dict, hyper_parameters}, small
+    random weights in data/<key>."""
+    def text(value):
+        data = value.encode()
+        return b"X" + struct.pack("<I", len(data)) + data
+
+    def ints(values):
+        return b"(" + b"".join(b"J" + struct.pack("<i", v)
+                               for v in values) + b"t"
+
+    hp = dict(in_channels=3, n_classes=2, depth=2, wf=2, padding=True,
+              batch_norm=False, up_mode="upconv")
+    hp.update(hparams)
+    rng = random.Random(3)
+    storages, pkl = {}, [b"\x80\x02}(", text("state_dict"),
+                         b"ccollections\nOrderedDict\n)R("]
+    for key, (name, shape) in enumerate(
+            unet_shapes(hp["in_channels"], hp["n_classes"], hp["depth"],
+                        hp["wf"])):
+        count = 1
+        for d in shape:
+            count *= d
+        strides = [1] * len(shape)
+        for k in range(len(shape) - 2, -1, -1):
+            strides[k] = strides[k + 1] * shape[k + 1]
+        storages[str(key)] = struct.pack(
+            f"<{count}f", *(rng.uniform(-0.1, 0.1) for _ in range(count)))
+        pkl += [text(name), b"ctorch._utils\n_rebuild_tensor_v2\n(",
+                b"(", text("storage"), b"ctorch\nFloatStorage\n",
+                text(str(key)), text("cpu"), b"J" + struct.pack("<i", count),
+                b"tQ", b"J\x00\x00\x00\x00", ints(shape), ints(strides),
+                b"\x89ccollections\nOrderedDict\n)Rt", b"R"]
+    pkl += [b"u", text("hyper_parameters"), b"}("]
+    for k, v in hp.items():
+        pkl.append(text(k))
+        if isinstance(v, bool):
+            pkl.append(b"\x88" if v else b"\x89")
+        elif isinstance(v, int):
+            pkl.append(b"J" + struct.pack("<i", v))
+        else:
+            pkl.append(text(v))
+    pkl += [b"uu."]
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", b"".join(pkl))
+        for key, data in storages.items():
+            z.writestr(f"archive/data/{key}", data)
 
 
 class NnCliTest(unittest.TestCase):
@@ -128,6 +206,28 @@ class NnCliTest(unittest.TestCase):
         result = run_aapi(["import-model", "--class", "Glomerulus"],
                           check=False)
         self.assertEqual(result.returncode, 2)
+
+    def test_import_refuses_unfit_class_models(self):
+        """Models a class cannot serve are refused, nothing written: the
+        server would skip them, a prediction could not run them."""
+        good = os.path.join(self.tmp, "good.ckpt")
+        write_checkpoint(good)
+        run_aapi(["import-model", good, "--class", "Artery",
+                  "--model-dir", self.models])
+        for hp, text in [(dict(n_classes=5), "2 outputs"),
+                         (dict(n_classes=1), "2 outputs"),
+                         (dict(in_channels=4), "3 input channels"),
+                         (dict(in_channels=1), "3 input channels"),
+                         (dict(padding=False), "padding")]:
+            ckpt = os.path.join(self.tmp, "unfit.ckpt")
+            write_checkpoint(ckpt, **hp)
+            result = run_aapi(["import-model", ckpt, "--class", "Tubules",
+                               "--model-dir", self.models], check=False)
+            self.assertEqual(result.returncode, 1, (hp, result.stderr))
+            self.assertIn(text, result.stderr, hp)
+            self.assertIn("cannot serve class Tubules", result.stderr)
+            self.assertFalse(os.path.exists(
+                os.path.join(self.models, "Tubules")), hp)
 
     def test_eval_shape_errors(self):
         case = shared_path(FIXTURE)
