@@ -131,6 +131,13 @@ static bool mysql_fail(GError **error, const char *what, MYSQL *mysql)
 
 /* --- connecting --- */
 
+static bool unreachable(unsigned int code)
+{
+  return code == CR_CONNECTION_ERROR || code == CR_CONN_HOST_ERROR ||
+         code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST ||
+         code == ER_CONNECTION_KILLED || code == ER_SERVER_SHUTDOWN;
+}
+
 /* Opens a session; database NULL connects to none (to create it). */
 static MYSQL *session_open(MysqlData *data, const char *database,
                            GError **error)
@@ -149,11 +156,14 @@ static MYSQL *session_open(MysqlData *data, const char *database,
     g_autofree char *what = g_strdup_printf(
         "connecting to %s:%u", data->host ? data->host : "localhost",
         data->port);
-    g_set_error(error, AAPI_ERROR, AAPI_ERROR_DB, "database: %s: %s",
-                what, mysql_error(mysql));
-    /* The caller tells a missing database from other failures. */
-    if (mysql_errno(mysql) == ER_BAD_DB_ERROR)
-      (*error)->code = AAPI_ERROR_NOT_FOUND;
+    unsigned int code = mysql_errno(mysql);
+    /* The caller tells a missing database from other failures; a server
+     * that cannot be reached is a 503 to clients, not a fault of ours. */
+    g_set_error(error, AAPI_ERROR,
+                code == ER_BAD_DB_ERROR ? AAPI_ERROR_NOT_FOUND
+                : unreachable(code) ? AAPI_ERROR_UNAVAILABLE
+                : AAPI_ERROR_DB,
+                "database: %s: %s", what, mysql_error(mysql));
     mysql_close(mysql);
     return NULL;
   }
@@ -190,6 +200,22 @@ static bool conn_reopen(StoreConn *conn, GError **error)
   return conn->mysql && session_setup(conn->mysql, error);
 }
 
+/* A connection whose reopening failed has no session: the next use
+ * tries again, so that the server recovers once the database is back. */
+static bool conn_ready(StoreConn *conn, GError **error)
+{
+  return conn->mysql != NULL || conn_reopen(conn, error);
+}
+
+/* A session lost mid-statement is the database going away: 503. */
+static bool lost_fail(GError **error, const char *what, MYSQL *mysql)
+{
+  mysql_fail(error, what, mysql);
+  if (error && *error)
+    (*error)->code = AAPI_ERROR_UNAVAILABLE;
+  return false;
+}
+
 static void mysql_disconnect(StoreConn *conn)
 {
   g_hash_table_unref(conn->statements);
@@ -224,9 +250,15 @@ static bool mysql_exec(StoreConn *conn, const char *sql, GError **error)
 {
   bool retried = false;
 
+  if (!conn_ready(conn, error))
+    return false;
   while (mysql_real_query(conn->mysql, sql, strlen(sql)) != 0) {
+    bool lost = is_lost(mysql_errno(conn->mysql));
+
     /* A dropped session is reopened once, outside transactions. */
-    if (retried || conn->in_transaction || !is_lost(mysql_errno(conn->mysql)))
+    if (lost && (retried || conn->in_transaction))
+      return lost_fail(error, sql, conn->mysql);
+    if (!lost)
       return mysql_fail(error, sql, conn->mysql);
     if (!conn_reopen(conn, error))
       return false;
@@ -251,6 +283,8 @@ static MYSQL_STMT *statement_for(StoreConn *conn, const char *sql,
   if (stmt)
     return stmt;
   conn->prepare_errno = 0;
+  if (!conn_ready(conn, error))
+    return NULL;
   stmt = mysql_stmt_init(conn->mysql);
   if (stmt == NULL) {
     mysql_fail(error, "preparing a statement", conn->mysql);
@@ -453,6 +487,8 @@ static bool mysql_query_rows(StoreConn *conn, const char *sql,
     /* A dropped session is reopened and the statement run again, unless
      * a transaction was open (its work is gone with the session). */
     if (!lost || conn->in_transaction) {
+      if (lost)
+        local->code = AAPI_ERROR_UNAVAILABLE;
       g_propagate_error(error, g_steal_pointer(&local));
       return false;
     }
