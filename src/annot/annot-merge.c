@@ -270,14 +270,17 @@ static bool intersects_box(MergeContext *ctx, const Annotation *annotation)
   return false;
 }
 
-static bool has_group(const AnnotSet *set, const char *name)
+static gint group_index(const AnnotSet *set, const char *name)
 {
   for (guint i = 0; i < set->groups->len; i++)
     if (g_strcmp0(((AnnotGroup *) set->groups->pdata[i])->name, name) == 0)
-      return true;
-  return false;
+      return (gint) i;
+  return -1;
 }
 
+/* The old groups in their order, then the posted ones that are new; a
+ * posted group of an old name replaces it in place, so that a colour or
+ * parent set in the post is what the new version says. */
 static void merge_groups(AnnotSet *merged, const AnnotSet *old,
                          const AnnotSet *posted)
 {
@@ -285,8 +288,14 @@ static void merge_groups(AnnotSet *merged, const AnnotSet *old,
     g_ptr_array_add(merged->groups, annot_group_copy(old->groups->pdata[i]));
   for (guint i = 0; i < posted->groups->len; i++) {
     const AnnotGroup *group = posted->groups->pdata[i];
-    if (!has_group(merged, group->name))
+    gint at = group_index(merged, group->name);
+
+    if (at < 0) {
       g_ptr_array_add(merged->groups, annot_group_copy(group));
+    } else {
+      annot_group_free(merged->groups->pdata[at]);
+      merged->groups->pdata[at] = annot_group_copy(group);
+    }
   }
 }
 

@@ -167,6 +167,44 @@ static void test_parallel(void)
     g_thread_join(threads[i]);
 }
 
+/* A posted group of a name the old version has replaces it in place: the
+ * colour in the post is what the new version says. */
+static void test_posted_group_wins(void)
+{
+  static const char old_text[] =
+      "<ASAP_Annotations><Annotations/><AnnotationGroups>"
+      "<Group Name=\"Tumor\" PartOfGroup=\"None\" Color=\"#ff0000\">"
+      "<Attributes/></Group>"
+      "<Group Name=\"Artery\" PartOfGroup=\"None\" Color=\"#0000ff\">"
+      "<Attributes/></Group></AnnotationGroups></ASAP_Annotations>";
+  static const char posted_text[] =
+      "<ASAP_Annotations><Annotations/><AnnotationGroups>"
+      "<Group Name=\"Tumor\" PartOfGroup=\"None\" Color=\"#00ffff\">"
+      "<Attributes/></Group>"
+      "<Group Name=\"Vein\" PartOfGroup=\"None\" Color=\"#123456\">"
+      "<Attributes/></Group></AnnotationGroups></ASAP_Annotations>";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(AnnotSet) old = annot_read_asap(old_text, strlen(old_text),
+                                            &error);
+  g_assert_no_error(error);
+  g_autoptr(AnnotSet) posted = annot_read_asap(posted_text,
+                                               strlen(posted_text), &error);
+  g_assert_no_error(error);
+  AnnotBox box = { 0, 0, 1e8, 1e8 };
+  g_autoptr(AnnotSet) merged = annot_merge_region(old, posted, &box, &error);
+  g_assert_no_error(error);
+
+  static const char *const want[][2] = {
+    { "Tumor", "#00ffff" }, { "Artery", "#0000ff" }, { "Vein", "#123456" },
+  };
+  g_assert_cmpuint(merged->groups->len, ==, G_N_ELEMENTS(want));
+  for (guint i = 0; i < G_N_ELEMENTS(want); i++) {
+    const AnnotGroup *group = merged->groups->pdata[i];
+    g_assert_cmpstr(group->name, ==, want[i][0]);
+    g_assert_cmpstr(group->color, ==, want[i][1]);
+  }
+}
+
 static void test_bad_box(void)
 {
   g_autoptr(AnnotSet) set = annot_set_new();
@@ -216,6 +254,7 @@ int main(int argc, char **argv)
   g_test_add_func("/merge/tumor-039-self", test_tumor_039_self);
   g_test_add_func("/merge/ffpe-whole-box", test_ffpe_whole_box);
   g_test_add_func("/merge/parallel", test_parallel);
+  g_test_add_func("/merge/posted-group-wins", test_posted_group_wins);
   g_test_add_func("/merge/bad-box", test_bad_box);
   g_test_add_func("/merge/no-coordinates", test_no_coordinates);
   return g_test_run();
