@@ -763,11 +763,11 @@ static void test_bad_urls(void)
     g_assert_error(error, AAPI_ERROR, AAPI_ERROR_INVALID);
   }
 
-  /* No server there: a database error that says where. */
+  /* No server there: unavailable (503 to clients), saying where. */
   g_autoptr(GError) error = NULL;
   g_autoptr(AapiStore) store = store_open("mysql://u:p@127.0.0.1:1/db",
                                           &error);
-  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_DB);
+  g_assert_error(error, AAPI_ERROR, AAPI_ERROR_UNAVAILABLE);
   g_assert_nonnull(strstr(error->message, "127.0.0.1:1"));
 }
 
