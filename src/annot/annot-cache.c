@@ -8,18 +8,14 @@
  */
 #include "annot/annot.h"
 #include "common/aapi-error.h"
+#include "common/file-read.h"
 #include "common/log.h"
-
-#include <glib/gstdio.h>
-#include <sys/stat.h>
 
 typedef struct {
   char *path;
   AnnotSet *set;
   gsize n_vertices;
-  goffset size;
-  gint64 mtime_ns;
-  guint64 inode;
+  AapiFileStamp stamp;
 } CacheEntry;
 
 typedef struct {
@@ -44,20 +40,6 @@ static gsize set_vertices(const AnnotSet *set)
   for (guint i = 0; i < set->annotations->len; i++)
     n += annotation_n_vertices(set->annotations->pdata[i]);
   return n;
-}
-
-/* The identity of the file's current content, as far as stat tells. */
-static bool file_stamp(const char *path, CacheEntry *stamp)
-{
-  GStatBuf st;
-
-  if (g_stat(path, &st) != 0)
-    return false;
-  stamp->size = st.st_size;
-  stamp->mtime_ns = (gint64) st.st_mtim.tv_sec * 1000000000 +
-                    st.st_mtim.tv_nsec;
-  stamp->inode = st.st_ino;
-  return true;
 }
 
 static GList *find_locked(const char *path)
@@ -91,7 +73,7 @@ static void insert_locked(CacheEntry *entry)
     remove_locked(cache.entries.tail);
 }
 
-static AnnotSet *lookup(const char *path, const CacheEntry *stamp)
+static AnnotSet *lookup(const char *path, const AapiFileStamp *stamp)
 {
   AnnotSet *copy = NULL;
 
@@ -99,8 +81,7 @@ static AnnotSet *lookup(const char *path, const CacheEntry *stamp)
   GList *link = find_locked(path);
   if (link) {
     CacheEntry *entry = link->data;
-    if (entry->size == stamp->size && entry->mtime_ns == stamp->mtime_ns &&
-        entry->inode == stamp->inode) {
+    if (aapi_file_stamp_equal(&entry->stamp, stamp)) {
       copy = annot_set_copy(entry->set);
       g_queue_unlink(&cache.entries, link);
       g_queue_push_head_link(&cache.entries, link);
@@ -112,7 +93,7 @@ static AnnotSet *lookup(const char *path, const CacheEntry *stamp)
   return copy;
 }
 
-static void store(const char *path, const CacheEntry *stamp,
+static void store(const char *path, const AapiFileStamp *stamp,
                   const AnnotSet *set)
 {
   gsize n = set_vertices(set);
@@ -121,7 +102,7 @@ static void store(const char *path, const CacheEntry *stamp,
     return;
 
   CacheEntry *entry = g_new0(CacheEntry, 1);
-  *entry = *stamp;
+  entry->stamp = *stamp;
   entry->path = g_strdup(path);
   entry->set = annot_set_copy(set);
   entry->n_vertices = n;
@@ -132,8 +113,8 @@ static void store(const char *path, const CacheEntry *stamp,
 
 AnnotSet *annot_cache_read_file(const char *path, GError **error)
 {
-  CacheEntry stamp = { 0 };
-  bool stamped = file_stamp(path, &stamp);
+  AapiFileStamp stamp = { 0 };
+  bool stamped = aapi_file_stamp(path, &stamp);
 
   if (stamped) {
     AnnotSet *hit = lookup(path, &stamp);
@@ -151,9 +132,9 @@ AnnotSet *annot_cache_read_file(const char *path, GError **error)
 
 void annot_cache_put(const char *path, const AnnotSet *set)
 {
-  CacheEntry stamp = { 0 };
+  AapiFileStamp stamp = { 0 };
 
-  if (file_stamp(path, &stamp))
+  if (aapi_file_stamp(path, &stamp))
     store(path, &stamp, set);
 }
 

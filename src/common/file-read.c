@@ -1,4 +1,5 @@
-/* file-read.c: whole-file reads with a size limit, without mappings. */
+/* file-read.c: whole-file reads with a size limit, without mappings, and
+ * the stat identity of a file's content. */
 #include "file-read.h"
 
 #include "aapi-error.h"
@@ -84,4 +85,25 @@ char *aapi_read_file_capped(const char *path, guint64 max, gsize *length,
   data[got] = '\0';
   *length = got;
   return g_steal_pointer(&data);
+}
+
+bool aapi_file_stamp(const char *path, AapiFileStamp *stamp)
+{
+  GStatBuf st;
+
+  if (g_stat(path, &st) != 0)
+    return false;
+  stamp->size = st.st_size;
+  stamp->mtime_ns = (gint64) st.st_mtim.tv_sec * 1000000000 +
+                    st.st_mtim.tv_nsec;
+  stamp->ctime_ns = (gint64) st.st_ctim.tv_sec * 1000000000 +
+                    st.st_ctim.tv_nsec;
+  stamp->inode = st.st_ino;
+  return true;
+}
+
+bool aapi_file_stamp_equal(const AapiFileStamp *a, const AapiFileStamp *b)
+{
+  return a->size == b->size && a->mtime_ns == b->mtime_ns &&
+         a->ctime_ns == b->ctime_ns && a->inode == b->inode;
 }

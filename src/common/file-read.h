@@ -1,5 +1,6 @@
 /*
- * file-read.h: reading a whole file into memory, up to a size limit.
+ * file-read.h: reading a whole file into memory, up to a size limit, and
+ * telling whether a file changed since it was read.
  */
 #pragma once
 
@@ -21,3 +22,17 @@
  */
 char *aapi_read_file_capped(const char *path, guint64 max, gsize *length,
                             GError **error);
+
+/* The identity of a file's content as far as stat tells: a copy still
+ * being written changes its size or times, a replacement by rename its
+ * inode, a chmod its change time. */
+typedef struct {
+  gint64 size;
+  gint64 mtime_ns;
+  gint64 ctime_ns;
+  guint64 inode;
+} AapiFileStamp;
+
+/* False when the file cannot be stat'ed. */
+bool aapi_file_stamp(const char *path, AapiFileStamp *stamp);
+bool aapi_file_stamp_equal(const AapiFileStamp *a, const AapiFileStamp *b);

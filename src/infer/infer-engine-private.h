@@ -4,6 +4,8 @@
  */
 #pragma once
 
+#include "common/file-read.h"
+
 #include "infer/infer.h"
 #include "infer/infer-verdict.h"
 
@@ -56,10 +58,7 @@ typedef struct {
 /* A model file that failed to load, and the stat of the content that
  * failed: the same content is not loaded (nor warned about) again. */
 typedef struct {
-  gint64 size;
-  gint64 mtime_ns;
-  gint64 ctime_ns;
-  guint64 inode;
+  AapiFileStamp stamp;
   char *message;
 } InferBrokenFile;
 

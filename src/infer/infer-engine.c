@@ -14,7 +14,6 @@
 #include "common/aapi-error.h"
 #include "common/log.h"
 
-#include <glib/gstdio.h>
 #include <string.h>
 
 static void entry_clear(gpointer data)
@@ -210,30 +209,6 @@ static void broken_file_free(gpointer data)
   g_free(file);
 }
 
-/* The identity of the file's content as far as stat tells: a copy still
- * being written changes size or times, a replacement by rename the
- * inode, a chmod the change time. */
-static bool file_stamp(const char *path, InferBrokenFile *stamp)
-{
-  GStatBuf st;
-
-  if (g_stat(path, &st) != 0)
-    return false;
-  stamp->size = st.st_size;
-  stamp->mtime_ns = (gint64) st.st_mtim.tv_sec * 1000000000 +
-                    st.st_mtim.tv_nsec;
-  stamp->ctime_ns = (gint64) st.st_ctim.tv_sec * 1000000000 +
-                    st.st_ctim.tv_nsec;
-  stamp->inode = st.st_ino;
-  return true;
-}
-
-static bool same_stamp(const InferBrokenFile *a, const InferBrokenFile *b)
-{
-  return a->size == b->size && a->mtime_ns == b->mtime_ns &&
-         a->ctime_ns == b->ctime_ns && a->inode == b->inode;
-}
-
 /* Tries one model file of class c and installs it when it loads and
  * fits the class.  One that does not is noted in broken, with a
  * warning unless the previous scan saw the same content fail. */
@@ -248,9 +223,9 @@ static bool try_model_file(InferEngine *engine, guint c, const char *dir,
   g_autoptr(GError) local = NULL;
 
   /* Stat before reading: a write after it shows at the next scan. */
-  if (!file_stamp(path, now))
+  if (!aapi_file_stamp(path, &now->stamp))
     return false;
-  if (seen && same_stamp(seen, now)) {
+  if (seen && aapi_file_stamp_equal(&seen->stamp, &now->stamp)) {
     now->message = g_strdup(seen->message);
     g_hash_table_insert(broken, g_strdup(name), g_steal_pointer(&now));
     return false;

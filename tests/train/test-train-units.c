@@ -102,20 +102,6 @@ static void test_cover_squares(void)
   g_assert_cmpint(first->x + 3000, >=, 1000);
 }
 
-/* Shoelace area of an open ring. */
-static double ring_area(const GArray *ring)
-{
-  double twice = 0;
-
-  for (guint i = 0; i < ring->len; i++) {
-    const AnnotPoint *a = &g_array_index(ring, AnnotPoint, i);
-    const AnnotPoint *b = &g_array_index(ring, AnnotPoint,
-                                         (i + 1) % ring->len);
-    twice += a->x * b->y - b->x * a->y;
-  }
-  return fabs(twice) / 2;
-}
-
 static void assert_on_slide(const GArray *ring, double w, double h)
 {
   for (guint i = 0; i < ring->len; i++) {
@@ -148,7 +134,7 @@ static void test_clip_huge_polygon(void)
   g_assert_cmpuint(clipped->len, ==, 2);
   Annotation *slide = clipped->pdata[0];
   assert_on_slide(slide->coords, 2220, 2967);
-  g_assert_cmpfloat_with_epsilon(ring_area(slide->coords), 2220.0 * 2967,
+  g_assert_cmpfloat_with_epsilon(infer_ring_area(slide->coords), 2220.0 * 2967,
                                  1e-6);
   g_assert_cmpstr(slide->group, ==, "Glomerulus");
   /* A shape on the slide is kept exactly as drawn. */
@@ -194,7 +180,7 @@ static void test_clip_parts_and_holes(void)
   assert_on_slide(c->coords, 500, 500);
   /* [0, 50] x [50, 100] is cut out: 50 x 50 px; the fill agrees. */
   g_assert_true(c->holes == NULL || c->holes->len == 0);
-  g_assert_cmpfloat_with_epsilon(ring_area(c->coords), 100.0 * 200 - 50 * 50,
+  g_assert_cmpfloat_with_epsilon(infer_ring_area(c->coords), 100.0 * 200 - 50 * 50,
                                  1e-6);
   g_autofree guint8 *mask = g_malloc0(500 * 500);
   train_raster_annotation(c, 0, 0, 1.0, mask, 500, 500);
