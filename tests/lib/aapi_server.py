@@ -18,6 +18,18 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
 
+# Training settings that keep a test's cycle to seconds: a small network,
+# few patches, no cycle of the server's own.
+SMALL_TRAINING = {
+    "AAPI_BOOTSTRAP_DEPTH": "2",
+    "AAPI_BOOTSTRAP_WF": "2",
+    "AAPI_TRAIN_EPOCHS": "1",
+    "AAPI_TRAIN_BATCH": "4",
+    "AAPI_TRAIN_MAX_PATCHES": "8",
+    "AAPI_TRAIN_INTERVAL": "0",
+}
+
+
 def aapi_binary():
     """Path of the aapi binary under test (meson passes AAPI_BINARY)."""
     return os.environ.get("AAPI_BINARY",

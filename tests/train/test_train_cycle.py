@@ -13,17 +13,9 @@ import tempfile
 import time
 import unittest
 
-from aapi_server import AapiServer, aapi_binary, run_aapi, shared_path
+from aapi_server import (SMALL_TRAINING as SMALL, AapiServer, aapi_binary,
+                         run_aapi, shared_path)
 
-# A small network and few patches keep each cycle to seconds.
-SMALL = {
-    "AAPI_BOOTSTRAP_DEPTH": "2",
-    "AAPI_BOOTSTRAP_WF": "2",
-    "AAPI_TRAIN_EPOCHS": "1",
-    "AAPI_TRAIN_BATCH": "4",
-    "AAPI_TRAIN_MAX_PATCHES": "8",
-    "AAPI_TRAIN_INTERVAL": "0",
-}
 
 CORRECTION = """<?xml version="1.0"?>
 <ASAP_Annotations><Annotations>

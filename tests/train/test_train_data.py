@@ -12,16 +12,8 @@ import tempfile
 import time
 import unittest
 
-from aapi_server import AapiServer, aapi_binary, run_aapi, shared_path
-
-SMALL = {
-    "AAPI_BOOTSTRAP_DEPTH": "2",
-    "AAPI_BOOTSTRAP_WF": "2",
-    "AAPI_TRAIN_EPOCHS": "1",
-    "AAPI_TRAIN_BATCH": "4",
-    "AAPI_TRAIN_MAX_PATCHES": "8",
-    "AAPI_TRAIN_INTERVAL": "0",
-}
+from aapi_server import (SMALL_TRAINING as SMALL, AapiServer, aapi_binary,
+                         run_aapi, shared_path)
 
 # A process making training data from a polygon it should have clipped
 # grows by hundreds of MB a second: this bound turns that into a quick
